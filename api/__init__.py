@@ -1,0 +1,1 @@
+"""djflow's REST API: thin FastAPI handlers over engine's public API."""

@@ -1,0 +1,275 @@
+"""The `djflow` command (DESIGN.md §6). Every command takes --json for machine-readable output.
+
+Exit codes: 0 success; 1 a problem was found or the action was refused (the message says why);
+2 usage errors (Typer's own).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from engine.config import get_settings
+from engine.db import Database
+from engine.errors import DefinitionInvalid, EngineError
+
+app = typer.Typer(help="djflow：面向党建与行政单位的 BPMN 流程平台", no_args_is_help=True, add_completion=False)
+instance_app = typer.Typer(help="流程实例", no_args_is_help=True)
+task_app = typer.Typer(help="待办任务", no_args_is_help=True)
+audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
+app.add_typer(instance_app, name="instance")
+app.add_typer(task_app, name="task")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
+AsUser = Annotated[str, typer.Option("--as", help="以此用户名操作")]
+
+OUTCOMES = {"approved": "同意", "rejected": "驳回", "submitted": "提交", None: ""}
+STATUSES = {"running": "审批中", "completed": "已通过", "rejected": "已驳回", "withdrawn": "已撤回",
+            "cancelled": "已取消", "error": "出错"}
+TASK_STATUSES = {"open": "待办", "completed": "已处理", "cancelled": "已取消"}
+
+
+def _local(ts: str | None) -> str:
+    """An API timestamp (UTC ISO 8601) as Beijing time for people."""
+    from datetime import datetime
+
+    from engine.clock import local
+
+    return local(datetime.fromisoformat(ts)).strftime("%Y-%m-%d %H:%M") if ts else ""
+
+
+def _db() -> Database:
+    settings = get_settings()
+    return Database(settings.database_url, echo=settings.sql_echo)
+
+
+def _engine():
+    from engine.runtime.engine import WorkflowEngine
+
+    return WorkflowEngine(_db(), get_settings())
+
+
+def _emit(as_json: bool, value, human) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+    else:
+        human()
+
+
+def _fail(exc: EngineError, as_json: bool) -> None:
+    problems = getattr(exc, "problems", [])
+    if as_json:
+        sys.stdout.write(json.dumps({"error": type(exc).__name__, "message": exc.message,
+                                     "errors": [e.as_dict() for e in exc.errors],
+                                     "problems": [p.as_dict() for p in problems]}, ensure_ascii=False, indent=2)
+                         + "\n")
+    else:
+        for p in problems:
+            err.print(str(p), markup=False, highlight=False)
+        err.print(f"错误：{exc.message}", markup=False, highlight=False)
+        for e in exc.errors:
+            err.print(f"  - {e.field or '(表单)'}: {e.reason}", markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+def _parse_data(data: str | None, as_json: bool) -> dict | None:
+    if data is None:
+        return None
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        from engine.errors import InvalidInput
+
+        _fail(InvalidInput(f"--data 不是合法 JSON（第 {exc.lineno} 行第 {exc.colno} 列）：{exc.msg}"), as_json)
+    return value
+
+
+@app.command()
+def init(demo: Annotated[bool, typer.Option("--demo", help="同时创建演示单位与人员")] = False,
+         as_json: JsonOpt = False) -> None:
+    """创建或升级数据库结构，同步 process_definitions/ 与 forms/，创建首个管理员。"""
+    from engine.setup import init as run_init
+
+    settings = get_settings()
+    say = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]·[/dim] {m}"))
+    try:
+        report = run_init(_db(), settings, demo=demo, on_step=say)
+    except EngineError as exc:
+        _fail(exc, as_json)
+
+    def human() -> None:
+        for d in report.deployed:
+            state = "新版本" if d.created else "未变化"
+            out.print(f"{'流程' if d.kind == 'process' else '表单'} {d.key} v{d.version}（{state}）")
+        if report.passwords:
+            out.print("[bold yellow]以下初始密码只显示这一次，请立即记录并在首次登录后修改：[/bold yellow]")
+            for user, pw in report.passwords.items():
+                out.print(f"  {user}: {pw}", markup=False, highlight=False)
+        out.print(f"数据库就绪：{settings.database_url}", markup=False)
+
+    _emit(as_json, {"migrations": report.migrations, "deployed": [d.__dict__ for d in report.deployed],
+                    "passwords": report.passwords, "demo_created": report.demo_created}, human)
+
+
+@app.command()
+def validate(paths: Annotated[list[Path], typer.Argument(help="BPMN 文件、流程目录或表单目录")],
+             as_json: JsonOpt = False) -> None:
+    """检查 BPMN 与表单；无问题退出 0，有问题逐条输出 file:line: code message 并退出 1。"""
+    from engine.definitions import validate_paths
+
+    problems = validate_paths(paths, get_settings())
+    _emit(as_json, {"ok": not problems, "problems": [p.as_dict() for p in problems]},
+          lambda: [out.print(str(p), markup=False, highlight=False) for p in problems] or
+          out.print(f"通过：{len(paths)} 个路径没有问题"))
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def deploy(paths: Annotated[list[Path], typer.Argument(help="流程目录、表单目录或其上级目录")],
+           as_json: JsonOpt = False) -> None:
+    """发布新版本（内容未变化的不产生新版本）。"""
+    from engine.definitions import deploy_paths
+
+    db = _db()
+    try:
+        with db.unit_of_work() as s:
+            results = deploy_paths(s, paths, get_settings())
+    except (EngineError, DefinitionInvalid) as exc:
+        _fail(exc, as_json)
+    _emit(as_json, [r.__dict__ for r in results], lambda: [out.print(
+        f"{'流程' if r.kind == 'process' else '表单'} {r.key} v{r.version}（{'新版本' if r.created else '未变化'}）")
+        for r in results])
+
+
+@instance_app.command("start")
+def instance_start(key: str, as_user: AsUser,
+                   data: Annotated[str | None, typer.Option("--data", help="发起表单数据（JSON）")] = None,
+                   title: Annotated[str | None, typer.Option("--title")] = None,
+                   business_key: Annotated[str | None, typer.Option("--business-key")] = None,
+                   as_json: JsonOpt = False) -> None:
+    """发起流程；带 --data 时同时提交发起人的申请表单。输出实例编号。"""
+    try:
+        result = _engine().start(key=key, username=as_user, data=_parse_data(data, as_json), title=title,
+                                 business_key=business_key)
+    except EngineError as exc:
+        _fail(exc, as_json)
+    _emit(as_json, result.as_dict(), lambda: out.print(result.instance_id))
+
+
+@instance_app.command("show")
+def instance_show(instance_id: int, as_json: JsonOpt = False) -> None:
+    """查看流程实例及其审批记录。"""
+    try:
+        view = _engine().instance(instance_id=instance_id)
+    except EngineError as exc:
+        _fail(exc, as_json)
+
+    def human() -> None:
+        out.print(f"[bold]#{view.id} {view.title}[/bold]  {view.definition_key} v{view.definition_version}  "
+                  f"{STATUSES.get(view.status, view.status)}  发起人 {view.initiator_name}（{view.initiator}）")
+        table = Table("任务", "节点", "处理人", "状态", "结果", "意见", "完成时间")
+        for t in view.tasks:
+            table.add_row(str(t.id), t.node_name, t.assignee_name or "", TASK_STATUSES.get(t.status, t.status),
+                          OUTCOMES.get(t.outcome, t.outcome or ""), t.comment or "", _local(t.completed_at))
+        out.print(table)
+
+    _emit(as_json, view.as_dict(), human)
+
+
+@task_app.command("list")
+def task_list(as_user: AsUser,
+              status: Annotated[str, typer.Option("--status", help="open 待办 / done 已办")] = "open",
+              as_json: JsonOpt = False) -> None:
+    """列出某人的待办（或已办）任务。"""
+    try:
+        tasks = _engine().list_tasks(username=as_user, status=status)
+    except EngineError as exc:
+        _fail(exc, as_json)
+
+    def human() -> None:
+        if not tasks:
+            out.print("没有任务")
+            return
+        table = Table("任务", "实例", "事项", "节点", "流程", "创建时间")
+        for t in tasks:
+            table.add_row(str(t.id), str(t.instance_id), t.instance_title, t.node_name, t.definition_key,
+                          _local(t.created_at))
+        out.print(table)
+
+    _emit(as_json, [t.as_dict() for t in tasks], human)
+
+
+@task_app.command("act")
+def task_act(task_id: int, action: Annotated[str, typer.Argument(help="submit | approve | reject")],
+             as_user: AsUser,
+             data: Annotated[str | None, typer.Option("--data", help="表单数据（JSON）")] = None,
+             comment: Annotated[str | None, typer.Option("--comment", help="审批意见")] = None,
+             as_json: JsonOpt = False) -> None:
+    """处理一个任务：submit 提交、approve 同意、reject 驳回。"""
+    try:
+        result = _engine().act(task_id=task_id, action=action, username=as_user,
+                               data=_parse_data(data, as_json), comment=comment)
+    except EngineError as exc:
+        _fail(exc, as_json)
+
+    def human() -> None:
+        out.print(f"实例 #{result.instance_id}：{STATUSES.get(result.instance_status, result.instance_status)}")
+        for t in result.new_tasks:
+            out.print(f"  新待办 {t.id}「{t.node_name}」→ {t.assignee_name}（{t.assignee}）")
+
+    _emit(as_json, result.as_dict(), human)
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonOpt = False) -> None:
+    """重新计算审计哈希链：完整退出 0；被改动、删除或重排时退出 1 并指出第一个有问题的序号。"""
+    from engine.audit import verify
+
+    db = _db()
+    with db.read() as s:
+        from engine.models import AuditHead
+
+        head = s.get(AuditHead, 1)
+        total = head.seq if head else 0
+        with Progress(TextColumn("校验审计链"), BarColumn(), MofNCompleteColumn(), console=err,
+                      disable=as_json or total < 5000) as progress:
+            bar = progress.add_task("verify", total=total)
+            result = verify(s, progress=lambda n: progress.update(bar, completed=n))
+    payload = {"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,
+               "reason": result.reason, "head_seq": result.head_seq}
+    _emit(as_json, payload, lambda: out.print(
+        f"审计链完整：{result.checked} 条事件" if result.ok else
+        f"审计链被篡改：第一个有问题的事件 seq={result.first_bad_seq}：{result.reason}", markup=False))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port")] = 8000,
+          as_json: JsonOpt = False) -> None:
+    """启动 API（/api/health）与管理界面。"""
+    import uvicorn
+
+    from api.main import create_app
+
+    if as_json:
+        sys.stdout.write(json.dumps({"url": f"http://{host}:{port}"}) + "\n")
+    else:
+        out.print(f"djflow 运行于 http://{host}:{port}  （Ctrl+C 退出）")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,20 @@
+"""The one place djflow reads the time: always timezone-aware, stored in UTC."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Treat a naive value (as SQLite returns it) as UTC."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def local(value: datetime) -> datetime:
+    return as_utc(value).astimezone(SHANGHAI)

@@ -1,0 +1,309 @@
+"""Process and form definitions: load from folders, validate (the same checks for `validate` and
+`deploy`), and store as versioned rows, writing a new version only when content changed."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.bpmn.lint import first_user_task, lane_rules, lint_tree, properties
+from engine.bpmn.loader import NS, Problem, build_spec, executable_process_ids, parse_xml, xsd_problems
+from engine.clock import now
+from engine.config import Settings
+from engine.errors import DefinitionInvalid
+from engine.forms.store import FormSource, content_hash, load_form_dir, load_form_files, read_json
+from engine.models import FormDefinition, ProcessDefinition
+from engine.runtime.serializer import dump_spec
+
+PROCESS_META = "process.json"
+
+
+@dataclass
+class ProcessSource:
+    """A process folder, parsed and checked: everything `deploy` needs to write a version."""
+
+    key: str
+    name: str
+    process_id: str
+    bpmn_path: Path
+    bpmn_xml: str
+    meta: dict
+    nodes: dict
+    spec_json: str
+    local_forms: list[FormSource] = field(default_factory=list)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash({"bpmn": self.bpmn_xml, "meta": self.meta})
+
+
+def form_key_for(value: str, process_key: str) -> str:
+    """A form reference as written in the BPMN → the form key it denotes.
+
+    `approval_opinion` names forms/approval_opinion. A SpiffArena file name such as
+    `submit-schema.json` names a file beside the BPMN; its key is `<process>/submit`.
+    """
+    if value.endswith(".json"):
+        stem = value[: -len(".json")]
+        stem = stem[: -len("-schema")] if stem.endswith("-schema") else stem
+        return f"{process_key}/{stem}"
+    return value
+
+
+def find_bpmn(folder: Path) -> Path | None:
+    preferred = folder / f"{folder.name}.bpmn"
+    if preferred.is_file():
+        return preferred
+    found = sorted(folder.glob("*.bpmn"))
+    return found[0] if len(found) == 1 else None
+
+
+def disk_form_keys(settings: Settings) -> set[str]:
+    forms_dir = settings.forms_dir
+    return {p.parent.name for p in forms_dir.glob("*/schema.json")} if forms_dir.is_dir() else set()
+
+
+def load_process(folder: Path, settings: Settings, *, form_exists: Callable[[str], bool]
+                 ) -> tuple[ProcessSource | None, list[Problem]]:
+    """Parse, XSD-validate, lint and build the spec of one process folder (or .bpmn file)."""
+    bpmn_path = folder if folder.suffix == ".bpmn" else find_bpmn(folder)
+    folder = bpmn_path.parent if bpmn_path is not None else folder
+    if bpmn_path is None:
+        return None, [Problem(str(folder), 1, "DJ030", "目录中没有（唯一的）.bpmn 文件")]
+    filename = str(bpmn_path)
+    meta: dict = {}
+    meta_path = folder / PROCESS_META
+    if meta_path.is_file():
+        loaded, problems = read_json(meta_path, max_bytes=settings.form_max_bytes)
+        if problems:
+            return None, problems
+        if not isinstance(loaded, dict):
+            return None, [Problem(str(meta_path), 1, "DJ501", "process.json 必须是 JSON 对象")]
+        meta = loaded
+        bad = _settings_problems(meta, str(meta_path))
+        if bad:
+            return None, bad
+    key = str(meta.get("key") or folder.name)
+    data = bpmn_path.read_bytes()
+    try:
+        tree = parse_xml(data, filename, max_bytes=settings.bpmn_max_bytes)
+    except DefinitionInvalid as exc:
+        return None, exc.problems
+    problems = xsd_problems(tree, filename)
+    if problems:
+        return None, problems
+
+    local_forms: list[FormSource] = []
+    local_problems: list[Problem] = []
+
+    def exists(value: str) -> bool:
+        if value.endswith(".json"):
+            schema_path = folder / value
+            if not schema_path.is_file():
+                return False
+            ui_name = value.replace("-schema.json", "-uischema.json")
+            source, found = load_form_files(schema_path, folder / ui_name if ui_name != value else None,
+                                            key=form_key_for(value, key), max_bytes=settings.form_max_bytes)
+            local_problems.extend(found)
+            if source is not None and all(f.key != source.key for f in local_forms):
+                local_forms.append(source)
+            return True
+        return form_exists(value)
+
+    ids = executable_process_ids(tree)
+    process_id = key if key in ids else (ids[0] if ids else key)
+    problems = lint_tree(tree, filename, process_id=process_id, form_exists=exists, lanes=meta.get("lanes"))
+    problems += local_problems
+    if problems:
+        return None, problems
+    try:
+        parsed = build_spec(tree, filename, process_id)
+    except DefinitionInvalid as exc:
+        return None, exc.problems
+    return ProcessSource(
+        key=key, name=str(meta.get("name") or parsed.name), process_id=process_id, bpmn_path=bpmn_path,
+        bpmn_xml=data.decode("utf-8"), meta=meta, nodes=_node_configs(tree, process_id, key, meta),
+        spec_json=dump_spec(parsed.spec, parsed.subprocess_specs), local_forms=local_forms,
+    ), []
+
+
+def _settings_problems(meta: dict, filename: str) -> list[Problem]:
+    problems = []
+    for name, spec in (meta.get("settings") or {}).items():
+        if not isinstance(spec, dict) or "default" not in spec:
+            problems.append(Problem(filename, 1, "DJ501", f"设置项 {name} 必须是含 default 的对象"))
+    return problems
+
+
+def _node_configs(tree, process_id: str, key: str, meta: dict) -> dict:
+    process = tree.getroot().find(f"bpmn:process[@id='{process_id}']", NS)
+    by_lane = lane_rules(process, meta.get("lanes") or {})
+    first = first_user_task(process)
+    lanes = {}
+    for lane in process.iterfind(".//bpmn:lane", NS):
+        for ref in lane.iterfind("bpmn:flowNodeRef", NS):
+            lanes[(ref.text or "").strip()] = lane.get("name")
+    nodes = {}
+    for task in process.iter("{%s}userTask" % NS["bpmn"]):
+        props = {k: v for k, (v, _line) in properties(task).items()}
+        rule = props.pop("assignee", None) or by_lane.get(task.get("id"), (None,))[0]
+        form = props.pop("formJsonSchemaFilename", None)
+        props.pop("formUiSchemaFilename", None)
+        nodes[task.get("id")] = {
+            "name": task.get("name") or task.get("id"),
+            "form_key": form_key_for(form, key) if form else None,
+            "rule": rule,
+            "lane": lanes.get(task.get("id")),
+            "initiator": first is not None and task.get("id") == first.get("id"),
+            "properties": props,
+        }
+    return nodes
+
+
+def collect(paths: Iterable[Path], settings: Settings) -> tuple[list[Path], list[Path]]:
+    """Sort paths into process folders and form folders. A directory holding process folders or
+    form folders (like process_definitions/ or forms/) stands for all of them."""
+    processes: list[Path] = []
+    forms: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.suffix == ".bpmn" or (path.is_dir() and find_bpmn(path)):
+            processes.append(path)
+        elif path.is_dir() and (path / "schema.json").is_file():
+            forms.append(path)
+        elif path.is_dir():
+            for child in sorted(p for p in path.iterdir() if p.is_dir()):
+                if find_bpmn(child):
+                    processes.append(child)
+                elif (child / "schema.json").is_file():
+                    forms.append(child)
+        elif path.name == "schema.json":
+            forms.append(path.parent)
+        else:
+            processes.append(path)  # reported below as "not a process folder"
+    return processes, forms
+
+
+def validate_paths(paths: Iterable[Path], settings: Settings,
+                   known_form: Callable[[str], bool] | None = None) -> list[Problem]:
+    """Every problem in the given BPMN files, process folders and form folders."""
+    process_dirs, form_dirs = collect(paths, settings)
+    problems: list[Problem] = []
+    keys = disk_form_keys(settings)
+    for folder in form_dirs:
+        source, found = load_form_dir(folder, max_bytes=settings.form_max_bytes)
+        problems += found
+        if source is not None:
+            keys.add(source.key)
+    for folder in process_dirs:
+        if not folder.exists():
+            problems.append(Problem(str(folder), 1, "DJ030", "文件或目录不存在"))
+            continue
+        _source, found = load_process(folder, settings,
+                                      form_exists=lambda k: k in keys or bool(known_form and known_form(k)))
+        problems += found
+    return sorted(problems)
+
+
+# -- storing versions ----------------------------------------------------------------------
+
+@dataclass
+class Deployed:
+    kind: str  # "process" | "form"
+    key: str
+    version: int
+    created: bool  # False when the content was unchanged and the existing version was kept
+
+
+def latest_form(session: Session, key: str) -> FormDefinition | None:
+    return session.scalar(select(FormDefinition).where(FormDefinition.key == key)
+                          .order_by(FormDefinition.version.desc()).limit(1))
+
+
+def latest_process(session: Session, key: str) -> ProcessDefinition | None:
+    return session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == key,
+                                                          ProcessDefinition.status == "published")
+                          .order_by(ProcessDefinition.version.desc()).limit(1))
+
+
+def store_form(session: Session, source: FormSource, *, actor_id: int | None) -> Deployed:
+    current = latest_form(session, source.key)
+    if current is not None and current.hash == source.hash:
+        return Deployed("form", source.key, current.version, False)
+    version = (current.version if current else 0) + 1
+    session.add(FormDefinition(key=source.key, version=version, title=source.title, schema=source.schema,
+                               ui_schema=source.ui_schema, hash=source.hash))
+    audit.append(session, action="form.publish", actor_id=actor_id,
+                 payload={"key": source.key, "version": version, "hash": source.hash})
+    return Deployed("form", source.key, version, True)
+
+
+def store_process(session: Session, source: ProcessSource, *, actor_id: int | None) -> Deployed:
+    for form in source.local_forms:
+        store_form(session, form, actor_id=actor_id)
+    current = latest_process(session, source.key)
+    digest = source.content_hash
+    if current is not None and current.spec_hash == digest:
+        return Deployed("process", source.key, current.version, False)
+    form_refs = {}
+    for node in source.nodes.values():
+        key = node["form_key"]
+        if key and key not in form_refs:
+            form = latest_form(session, key)
+            if form is None:
+                raise DefinitionInvalid(f"表单 {key} 尚未发布", problems=[Problem(
+                    str(source.bpmn_path), 1, "DJ102", f"表单 '{key}' 不存在（先部署 forms/{key}）")])
+            form_refs[key] = form.version
+    version = (session.scalar(select(func.max(ProcessDefinition.version))
+                              .where(ProcessDefinition.key == source.key)) or 0) + 1
+    session.add(ProcessDefinition(
+        key=source.key, version=version, name=source.name, process_id=source.process_id,
+        bpmn_xml=source.bpmn_xml, spec_json=source.spec_json, spec_hash=digest, settings=source.meta,
+        form_refs=form_refs, nodes=source.nodes, status="published", published_by=actor_id, published_at=now()))
+    audit.append(session, action="definition.publish", actor_id=actor_id,
+                 payload={"key": source.key, "version": version, "hash": digest, "forms": form_refs})
+    return Deployed("process", source.key, version, True)
+
+
+def deploy_paths(session: Session, paths: Iterable[Path], settings: Settings, *, actor_id: int | None = None
+                 ) -> list[Deployed]:
+    """Validate then store every form and process under `paths`, in one unit of work.
+
+    Nothing is written unless everything validates: a half-deployed set of definitions would
+    leave processes pointing at forms that do not exist.
+    """
+    process_dirs, form_dirs = collect(paths, settings)
+    forms: list[FormSource] = []
+    problems: list[Problem] = []
+    for folder in form_dirs:
+        source, found = load_form_dir(folder, max_bytes=settings.form_max_bytes)
+        problems += found
+        if source is not None:
+            forms.append(source)
+    keys = {f.key for f in forms}
+
+    def form_exists(key: str) -> bool:
+        return key in keys or latest_form(session, key) is not None
+
+    processes: list[ProcessSource] = []
+    for folder in process_dirs:
+        source, found = load_process(folder, settings, form_exists=form_exists)
+        problems += found
+        if source is not None:
+            processes.append(source)
+    if problems:
+        raise DefinitionInvalid(f"{len(problems)} 个问题，未部署任何定义", problems=sorted(problems))
+    results = [store_form(session, f, actor_id=actor_id) for f in forms]
+    session.flush()
+    results += [store_process(session, p, actor_id=actor_id) for p in processes]
+    return results
+
+
+def process_settings(meta: dict) -> dict:
+    """The values of a process's settings (process.json "settings" → name: default)."""
+    return {name: spec["default"] for name, spec in (meta.get("settings") or {}).items()}
+

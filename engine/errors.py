@@ -1,0 +1,60 @@
+"""The EngineError family: every failure the engine reports to a caller.
+
+api/errors.py maps each class to one HTTP status and an RFC 9457 problem document; the CLI
+prints `message` (and each field problem) and exits non-zero.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One problem with one input field: a JSON pointer-ish path and a reason."""
+
+    field: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "reason": self.reason}
+
+
+class EngineError(Exception):
+    status = 500
+    title = "Engine error"
+
+    def __init__(self, message: str, *, errors: list[FieldProblem] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+
+
+class NotFound(EngineError):
+    status = 404
+    title = "Not found"
+
+
+class Forbidden(EngineError):
+    status = 403
+    title = "Forbidden"
+
+
+class Conflict(EngineError):
+    status = 409
+    title = "Conflict"
+
+
+class InvalidInput(EngineError):
+    status = 422
+    title = "Invalid input"
+
+
+class DefinitionInvalid(EngineError):
+    """A BPMN or form definition failed parsing, schema validation or djflow lint."""
+
+    status = 422
+    title = "Definition invalid"
+
+    def __init__(self, message: str, *, problems: list | None = None):
+        super().__init__(message)
+        self.problems = problems or []

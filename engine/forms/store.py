@@ -1,0 +1,140 @@
+"""Forms: JSON Schema (Draft 2020-12) + RJSF uiSchema, loaded from forms/<key>/ and validated server-side."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from engine.bpmn.loader import Problem
+from engine.errors import FieldProblem
+
+SCHEMA_FILE = "schema.json"
+UI_SCHEMA_FILE = "uischema.json"
+
+
+@dataclass(frozen=True)
+class FormSource:
+    key: str
+    title: str
+    schema: dict
+    ui_schema: dict
+
+    @property
+    def hash(self) -> str:
+        return content_hash({"schema": self.schema, "ui_schema": self.ui_schema})
+
+
+def canonical_json(value) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def content_hash(value) -> str:
+    return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def read_json(path: Path, *, max_bytes: int) -> tuple[object | None, list[Problem]]:
+    """Read a JSON file, reporting size and syntax problems with their line."""
+    data = path.read_bytes()
+    if len(data) > max_bytes:
+        return None, [Problem(str(path), 1, "DJ001", f"文件大小 {len(data)} 字节，超过上限 {max_bytes} 字节")]
+    try:
+        return json.loads(data.decode("utf-8")), []
+    except UnicodeDecodeError as exc:
+        return None, [Problem(str(path), 1, "DJ601", f"不是 UTF-8 编码：{exc.reason}")]
+    except json.JSONDecodeError as exc:
+        return None, [Problem(str(path), exc.lineno, "DJ601", f"JSON 格式错误：{exc.msg}")]
+
+
+def load_form_dir(path: Path, *, max_bytes: int, key: str | None = None) -> tuple[FormSource | None, list[Problem]]:
+    """Load forms/<key>/schema.json (+ uischema.json); the schema must itself be valid Draft 2020-12."""
+    return load_form_files(path / SCHEMA_FILE, path / UI_SCHEMA_FILE, key=key or path.name, max_bytes=max_bytes)
+
+
+def load_form_files(schema_path: Path, ui_path: Path | None, *, key: str, max_bytes: int
+                    ) -> tuple[FormSource | None, list[Problem]]:
+    if not schema_path.is_file():
+        return None, [Problem(str(schema_path), 1, "DJ102", f"表单 {key} 缺少 {schema_path.name}")]
+    schema, problems = read_json(schema_path, max_bytes=max_bytes)
+    ui_schema: object = {}
+    if ui_path is not None and ui_path.is_file():
+        ui_schema, ui_problems = read_json(ui_path, max_bytes=max_bytes)
+        problems += ui_problems
+    if problems:
+        return None, problems
+    if not isinstance(schema, dict) or not isinstance(ui_schema, dict):
+        return None, [Problem(str(schema_path), 1, "DJ602", "表单 schema 和 uiSchema 都必须是 JSON 对象")]
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "(根)"
+        return None, [Problem(str(schema_path), _line_of_key(schema_path, exc.path), "DJ602",
+                              f"不是有效的 JSON Schema（{where}）：{exc.message}")]
+    if schema.get("type", "object") != "object":
+        return None, [Problem(str(schema_path), 1, "DJ602", "表单 schema 的 type 必须是 object")]
+    return FormSource(key, str(schema.get("title", key)), schema, ui_schema), []
+
+
+def _line_of_key(path: Path, json_path) -> int:
+    """Best effort: the line where the last key of the failing path appears."""
+    keys = [p for p in json_path if isinstance(p, str)]
+    if not keys:
+        return 1
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if f'"{keys[-1]}"' in line:
+            return n
+    return 1
+
+
+_MESSAGES = {
+    "required": "必填",
+    "type": "类型不正确",
+    "minimum": "不能小于 {minimum}",
+    "exclusiveMinimum": "必须大于 {exclusiveMinimum}",
+    "maximum": "不能大于 {maximum}",
+    "exclusiveMaximum": "必须小于 {exclusiveMaximum}",
+    "minLength": "至少 {minLength} 个字符",
+    "maxLength": "最多 {maxLength} 个字符",
+    "pattern": "格式不正确",
+    "format": "不是有效的 {format}",
+    "enum": "不是可选值之一",
+    "const": "取值不正确",
+    "minItems": "至少选择 {minItems} 项",
+    "maxItems": "最多选择 {maxItems} 项",
+    "additionalProperties": "不是此表单的字段",
+}
+
+
+@lru_cache(maxsize=512)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def validate_data(schema: dict, data: object) -> list[FieldProblem]:
+    """Validate submitted data; every problem names the field and a reason a person can act on.
+
+    Fields that the form does not declare are refused: a form is also a write permission, and an
+    approver must not be able to set the amount a gateway reads by adding it to their opinion.
+    """
+    if not isinstance(data, dict):
+        return [FieldProblem("", "表单数据必须是 JSON 对象")]
+    problems: list[FieldProblem] = []
+    declared = schema.get("properties", {})
+    for name in data:
+        if name not in declared:
+            problems.append(FieldProblem(name, _MESSAGES["additionalProperties"]))
+    validator = _validator(canonical_json(schema).decode("utf-8"))
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
+        field = "/".join(str(p) for p in err.path)
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else ""
+            field = f"{field}/{missing}".strip("/")
+        template = _MESSAGES.get(err.validator)
+        reason = template.format(**{err.validator: err.validator_value}) if template else err.message
+        if err.validator != "additionalProperties":
+            problems.append(FieldProblem(field, f"{reason}（{err.message}）" if template else reason))
+    return problems

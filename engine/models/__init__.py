@@ -1,0 +1,11 @@
+"""SQLAlchemy models, one module per aggregate. Table names are the contract in DESIGN.md §3."""
+from engine.models.audit import AuditEvent, AuditHead
+from engine.models.base import Base
+from engine.models.definitions import FormDefinition, ProcessDefinition
+from engine.models.org import InCharge, OrgUnit, Position, Role, User, UserRole
+from engine.models.runtime import ProcessInstance, Task
+
+__all__ = [
+    "AuditEvent", "AuditHead", "Base", "FormDefinition", "InCharge", "OrgUnit", "Position",
+    "ProcessDefinition", "ProcessInstance", "Role", "Task", "User", "UserRole",
+]

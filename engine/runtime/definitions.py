@@ -1,0 +1,107 @@
+"""Definition versions as the runtime uses them, cached per engine.
+
+A process or form version never changes once written, so its restored spec, settings, node
+configuration and script engine are cached for the life of the engine (one per database).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.definitions import process_settings
+from engine.errors import NotFound
+from engine.models import FormDefinition, ProcessDefinition
+from engine.runtime.scripts import make_script_engine
+from engine.runtime.serializer import load_spec
+
+IMPLEMENTED_ACTIONS = ("submit", "approve", "reject")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node_id: str
+    name: str
+    form_key: str | None
+    rule: str
+    lane: str | None
+    initiator: bool
+    properties: dict
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """What the assignee may do here (issue-2 scope: submit / approve / reject)."""
+        buttons = self.properties.get("buttons")
+        if buttons:
+            wanted = [b.strip() for b in buttons.split(",")]
+            return tuple(a for a in wanted if a in IMPLEMENTED_ACTIONS)
+        return ("submit",) if self.initiator else ("approve", "reject")
+
+
+@dataclass(frozen=True)
+class FormVersion:
+    key: str
+    version: int
+    title: str
+    schema: dict
+    ui_schema: dict
+
+
+@dataclass(frozen=True)
+class DefinitionRuntime:
+    id: int
+    key: str
+    version: int
+    name: str
+    spec: object
+    subprocess_specs: dict
+    settings: dict
+    form_refs: dict
+    nodes: dict
+    script_engine: object
+
+    def node(self, node_id: str) -> NodeConfig:
+        raw = self.nodes.get(node_id)
+        if raw is None:  # a manual task without djflow properties: the initiator handles it
+            return NodeConfig(node_id, node_id, None, "initiator", None, False, {})
+        return NodeConfig(node_id, raw["name"], raw["form_key"], raw["rule"] or "initiator", raw["lane"],
+                          raw["initiator"], raw["properties"])
+
+
+class DefinitionCache:
+    def __init__(self, *, script_time_limit: float):
+        self._lock = threading.Lock()
+        self._by_id: dict[int, DefinitionRuntime] = {}
+        self._forms: dict[tuple[str, int], FormVersion] = {}
+        self._script_time_limit = script_time_limit
+
+    def get(self, session: Session, definition_id: int, row: ProcessDefinition | None = None) -> DefinitionRuntime:
+        cached = self._by_id.get(definition_id)
+        if cached is not None:
+            return cached
+        row = row or session.get(ProcessDefinition, definition_id)
+        if row is None:
+            raise NotFound(f"流程定义 {definition_id} 不存在")
+        spec, subprocess_specs = load_spec(row.spec_json)
+        values = process_settings(row.settings)
+        runtime = DefinitionRuntime(
+            id=row.id, key=row.key, version=row.version, name=row.name, spec=spec,
+            subprocess_specs=subprocess_specs, settings=values, form_refs=dict(row.form_refs),
+            nodes=dict(row.nodes),
+            script_engine=make_script_engine({"settings": values}, time_limit=self._script_time_limit))
+        with self._lock:
+            return self._by_id.setdefault(definition_id, runtime)
+
+    def form(self, session: Session, key: str, version: int) -> FormVersion:
+        found = self._forms.get((key, version))
+        if found is None:
+            row = session.scalar(select(FormDefinition).where(FormDefinition.key == key,
+                                                              FormDefinition.version == version))
+            if row is None:
+                raise NotFound(f"表单 {key} v{version} 不存在")
+            with self._lock:
+                found = self._forms.setdefault((key, version),
+                                               FormVersion(key, version, row.title, row.schema, row.ui_schema))
+        return found

@@ -1,0 +1,104 @@
+"""Shared fixtures: a fresh database per test, on SQLite and (when reachable) PostgreSQL.
+
+PostgreSQL tests create their own database `djflow_test_<random>` and drop it afterwards; they
+never touch data that is not theirs. Without a server they skip with the reason, unless
+DJFLOW_REQUIRE_SERVICES=1 (CI), where they fail instead.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine import Database, Settings, WorkflowEngine
+from engine.config import REPO_ROOT
+from engine.setup import init
+
+PG_ADMIN_URL = os.environ.get("DJFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REQUIRE_SERVICES = os.environ.get("DJFLOW_REQUIRE_SERVICES") == "1"
+DEMO_PASSWORD = "Demo-pass-2026"
+
+
+def _pg_available() -> str | None:
+    try:
+        eng = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with eng.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        eng.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}"
+
+
+def require_service(reason: str | None) -> None:
+    if reason is None:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"DJFLOW_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def pg_url():
+    require_service(_pg_available())
+    name = f"djflow_test_{secrets.token_hex(6)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'djflow.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request) -> str:
+    """Run the test once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+def make_settings(url: str, **overrides) -> Settings:
+    values = dict(database_url=url, environment="test", demo_password=DEMO_PASSWORD,
+                  admin_password="Admin-pass-2026", process_dir=REPO_ROOT / "process_definitions",
+                  forms_dir=REPO_ROOT / "forms", argon2_time_cost=1, argon2_memory_kib=8192)
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(db_url) -> Settings:
+    return make_settings(db_url)
+
+
+@pytest.fixture
+def db(settings):
+    database = Database(settings.database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def engine(db, settings) -> WorkflowEngine:
+    """A database initialised like `djflow init --demo`, and an engine on it."""
+    init(db, settings, demo=True)
+    return WorkflowEngine(db, settings)
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url) -> WorkflowEngine:
+    """The demo database on SQLite only, for tests whose subject is not the database."""
+    settings = make_settings(sqlite_url)
+    database = Database(sqlite_url)
+    init(database, settings, demo=True)
+    yield WorkflowEngine(database, settings)
+    database.dispose()

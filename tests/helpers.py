@@ -1,0 +1,29 @@
+"""Small helpers shared by tests."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from engine import WorkflowEngine
+from engine.models import AuditEvent, ProcessInstance, Task
+
+REQUEST = {"title": "办公设备采购", "category": "采购", "amount": 12000, "reason": "更换老旧电脑",
+           "expected_date": "2026-12-01"}
+
+
+def only_task(engine: WorkflowEngine, username: str):
+    tasks = engine.list_tasks(username=username)
+    assert len(tasks) == 1, f"{username} should have exactly one open task, has {[t.node_name for t in tasks]}"
+    return tasks[0]
+
+
+def counts(engine: WorkflowEngine) -> dict:
+    """Row counts and instance versions: the fingerprint of 'nothing was written'."""
+    with engine.db.read() as s:
+        return {
+            "audit": s.scalar(select(func.count()).select_from(AuditEvent)),
+            "tasks": s.scalar(select(func.count()).select_from(Task)),
+            "open": s.scalar(select(func.count()).select_from(Task).where(Task.status == "open")),
+            "instances": s.scalar(select(func.count()).select_from(ProcessInstance)),
+            "versions": sorted(s.execute(select(ProcessInstance.id, ProcessInstance.version,
+                                                ProcessInstance.status)).all()),
+        }
