@@ -64,18 +64,20 @@ class WorkflowEngine:
             s.add(instance)
             self._run(workflow, d)
             created = self._project(s, instance, workflow, d, user, [])
-            s.flush()
-            audit.append(s, action="instance.start", actor_id=user.id, instance_id=instance.id,
-                         payload={"definition": d.key, "version": d.version, "title": instance.title,
-                                  "business_key": business_key})
+            submitted = None
             if data is not None:
                 first = next((t for t in created if d.node(t.node_id).initiator), None)
                 if first is None:
                     raise InvalidInput(f"流程 {key} 没有发起人任务，不能随启动提交数据")
-                created = self._apply(s, instance, workflow, d, first, "submit", user, user, data, None,
-                                      [t for t in created if t is not first])
+                created, submitted = [t for t in created if t is not first], first
+                created = self._apply(s, instance, workflow, d, first, "submit", user, user, data, None, created)
             instance.state = dump_state(workflow)
-            s.flush()
+            s.flush()  # one INSERT of the instance and its tasks; ids exist from here on
+            audit.append(s, action="instance.start", actor_id=user.id, instance_id=instance.id,
+                         payload={"definition": d.key, "version": d.version, "title": instance.title,
+                                  "business_key": business_key})
+            if submitted is not None:
+                self._log(s, instance, submitted, user)
             return ActResult(instance.id, instance.status, task_views(s, created))
 
     def act(self, *, task_id: int, action: str, username: str, data: dict | None = None,
@@ -106,7 +108,8 @@ class WorkflowEngine:
                 others = [t for t in rows if t is not task]
                 created = self._apply(s, instance, workflow, d, task, action, user, initiator, data, comment, others)
                 instance.state = dump_state(workflow)
-                s.flush()
+                self._log(s, instance, task, user)
+                s.flush()  # one UPDATE of the instance, with the version check
                 return ActResult(instance.id, instance.status, task_views(s, created))
         except StaleDataError:
             raise Conflict("该流程刚被其他人处理，请刷新后重试") from None
@@ -183,11 +186,15 @@ class WorkflowEngine:
             created = self._project(s, instance, workflow, d, initiator, remaining)
             if workflow.is_completed():
                 instance.status, instance.ended_at = "completed", at
-        s.flush()
-        audit.append(s, action=f"task.{action}", actor_id=user.id, instance_id=instance.id, task_id=task.id,
-                     payload={"node": task.node_id, "node_name": task.node_name, "outcome": outcome,
-                              "comment": opinion, "data": data, "instance_status": instance.status})
         return created
+
+    @staticmethod
+    def _log(s: Session, instance: ProcessInstance, task: Task, user: User) -> None:
+        """The audit event of one task action, written in the action's own transaction."""
+        action = {"submitted": "submit", "approved": "approve", "rejected": "reject"}[task.outcome]
+        audit.append(s, action=f"task.{action}", actor_id=user.id, instance_id=instance.id, task_id=task.id,
+                     payload={"node": task.node_id, "node_name": task.node_name, "outcome": task.outcome,
+                              "comment": task.comment, "data": task.data, "instance_status": instance.status})
 
     def _run(self, workflow: BpmnWorkflow, d: DefinitionRuntime) -> None:
         try:
@@ -217,7 +224,8 @@ class WorkflowEngine:
             else:
                 resolver = resolver or RuleResolver(s, initiator=initiator, data=spiff_task.data)
                 resolver.data = spiff_task.data
-                assignees = resolver.resolve(parse_rule(node.rule))
+                with s.no_autoflush:  # org lookups must not push the half-built instance to the database
+                    assignees = resolver.resolve(parse_rule(node.rule))
             if not assignees:
                 raise InvalidInput(f"「{node.name}」的处理人规则 {node.rule} 没有找到任何人，"
                                    f"请先维护组织、职务或分管关系后重试")

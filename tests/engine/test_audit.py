@@ -1,0 +1,142 @@
+"""The audit hash chain: every action is logged in its own transaction, and tampering is found."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import select, text
+
+from engine import WorkflowEngine
+from engine.audit import verify
+from engine.audit.chain import GENESIS, canonical, chain_hash
+from engine.config import REPO_ROOT
+from engine.models import AuditEvent
+from tests.helpers import REQUEST, only_task
+
+
+def run_chain(engine: WorkflowEngine) -> int:
+    started = engine.start(key="approval_chain", username="staff1", data=REQUEST)
+    for who in ("kezhang", "fenguan", "juzhang"):
+        engine.act(task_id=only_task(engine, who).id, action="approve", username=who, comment="同意")
+    return started.instance_id
+
+
+def events(engine: WorkflowEngine, instance_id: int) -> list[AuditEvent]:
+    with engine.db.read() as s:
+        return list(s.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                              .order_by(AuditEvent.seq)))
+
+
+def test_every_step_is_logged_with_actor_payload_and_chain(engine: WorkflowEngine):
+    iid = run_chain(engine)
+    evs = events(engine, iid)
+    assert [e.action for e in evs] == ["instance.start", "task.submit", "task.approve", "task.approve",
+                                       "task.approve"]
+    submit = evs[1]
+    assert submit.payload["data"] == REQUEST and submit.task_id is not None
+    assert evs[2].payload["comment"] == "同意" and evs[-1].payload["instance_status"] == "completed"
+    # each event's hash recomputes from its predecessor with SM3 (the default)
+    with engine.db.read() as s:
+        all_events = list(s.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+    prev = GENESIS
+    for e in all_events:
+        assert e.hash_alg == "sm3" and e.prev_hash == prev
+        prev = e.hash
+    with engine.db.read() as s:
+        result = verify(s)
+    assert result.ok and result.checked == len(all_events) == result.head_seq
+
+
+def _verify_cli(url: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine.cli", "audit", "verify", "--json"], cwd=REPO_ROOT,
+                          env={"DJFLOW_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}, capture_output=True,
+                          text=True, timeout=120)
+
+
+def _tamper(engine: WorkflowEngine, sql: str, **params) -> None:
+    with engine.db.engine.begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def test_changing_one_payload_is_detected_naming_that_seq(engine: WorkflowEngine, settings):
+    iid = run_chain(engine)
+    target = events(engine, iid)[2].seq
+    clean = _verify_cli(settings.database_url)
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["ok"] is True
+
+    payload = dict(events(engine, iid)[2].payload, comment="不同意")
+    _tamper(engine, "UPDATE audit_events SET payload = :p WHERE seq = :seq",
+            p=json.dumps(payload, ensure_ascii=False), seq=target)
+
+    tampered = _verify_cli(settings.database_url)
+    assert tampered.returncode == 1
+    report = json.loads(tampered.stdout)
+    assert report["ok"] is False and report["first_bad_seq"] == target
+
+
+def test_human_output_names_the_seq(engine: WorkflowEngine, settings):
+    iid = run_chain(engine)
+    target = events(engine, iid)[1].seq
+    _tamper(engine, "UPDATE audit_events SET actor_id = 1 WHERE seq = :seq", seq=target)
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "audit", "verify"], cwd=REPO_ROOT,
+                          env={"DJFLOW_DATABASE_URL": settings.database_url, "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and f"seq={target}" in proc.stdout
+
+
+@pytest.mark.parametrize("how", ["delete_middle", "delete_last", "swap", "rehash_one"])
+def test_removed_reordered_or_rehashed_rows_are_detected(engine: WorkflowEngine, how):
+    iid = run_chain(engine)
+    evs = events(engine, iid)
+    a, b = evs[1], evs[2]
+    if how == "delete_middle":
+        _tamper(engine, "DELETE FROM audit_events WHERE seq = :seq", seq=a.seq)
+        expected = a.seq
+    elif how == "delete_last":
+        _tamper(engine, "DELETE FROM audit_events WHERE seq = :seq", seq=evs[-1].seq)
+        expected = evs[-1].seq
+    elif how == "swap":
+        # exchange the two rows' positions in the log (their content moves, seq numbers stay)
+        _tamper(engine, "UPDATE audit_events SET seq = -1 WHERE seq = :a", a=a.seq)
+        _tamper(engine, "UPDATE audit_events SET seq = :a WHERE seq = :b", a=a.seq, b=b.seq)
+        _tamper(engine, "UPDATE audit_events SET seq = :b WHERE seq = -1", b=b.seq)
+        expected = a.seq
+    else:
+        # a forger who recomputes the changed row's own hash still breaks the link to the next row
+        body = {"seq": b.seq, "ts": b.ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor_id": b.actor_id,
+                "on_behalf_of": None, "action": b.action, "instance_id": b.instance_id, "task_id": b.task_id,
+                "payload": dict(b.payload, comment="伪造"), "hash_alg": "sm3"}
+        forged = chain_hash("sm3", b.prev_hash, body)
+        assert canonical(body)
+        _tamper(engine, "UPDATE audit_events SET payload = :p, hash = :h WHERE seq = :seq",
+                p=json.dumps(body["payload"], ensure_ascii=False), h=forged, seq=b.seq)
+        expected = b.seq + 1
+    with engine.db.read() as s:
+        result = verify(s)
+    assert not result.ok and result.first_bad_seq == expected, result
+
+
+def test_sha256_is_selectable(sqlite_url):
+    from engine import Database
+    from engine.setup import init
+    from tests.conftest import make_settings
+
+    settings = make_settings(sqlite_url, audit_hash="sha256")
+    from engine.config import get_settings
+
+    get_settings.cache_clear()
+    import os
+
+    os.environ["DJFLOW_AUDIT_HASH"] = "sha256"
+    try:
+        db = Database(sqlite_url)
+        init(db, settings, demo=True)
+        with db.read() as s:
+            algs = set(s.scalars(select(AuditEvent.hash_alg)))
+            assert algs == {"sha256"} and verify(s).ok
+    finally:
+        del os.environ["DJFLOW_AUDIT_HASH"]
+        get_settings.cache_clear()

@@ -1,0 +1,92 @@
+"""The assignment-rule DSL: parsing at deploy time and resolution against the org tables."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from engine import InvalidInput, WorkflowEngine
+from engine.models import User
+from engine.org.rules import OrgRef, RuleResolver, RuleSyntaxError, parse_rule
+
+
+@pytest.mark.parametrize("text, kind, name, org, levels", [
+    ("initiator", "initiator", None, None, 1),
+    ("user:juzhang", "user", "juzhang", None, 1),
+    ("position:head@initiator.department", "position", "head", OrgRef("initiator", "department"), 1),
+    ("position:secretary@initiator.branch.parent", "position", "secretary", OrgRef("initiator", "branch", 1), 1),
+    ("in_charge_of:org:sfj-cwk", "in_charge_of", None, OrgRef("org", "sfj-cwk"), 1),
+    ("leaders:initiator.department:levels=2", "leaders", None, OrgRef("initiator", "department"), 2),
+    ("role:org_admin@initiator.unit", "role", "org_admin", OrgRef("initiator", "unit"), 1),
+    ("field:reviewers", "field", "reviewers", None, 1),
+    ("position:head@field:target_org", "position", "head", OrgRef("field", "target_org"), 1),
+])
+def test_valid_rules_parse(text, kind, name, org, levels):
+    rule = parse_rule(text)
+    assert (rule.kind, rule.name, rule.org, rule.levels) == (kind, name, org, levels)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("", "为空"),
+    ("boss:everyone", "未知的处理人规则类型 'boss'"),
+    ("everyone", "未知的处理人规则 'everyone'"),
+    ("position:head", "缺少 @<组织引用>"),
+    ("position:head@initiator.planet", "组织引用 'initiator.planet' 无法识别"),
+    ("leaders:initiator.department:levels=0", "levels 应为 1 到 10"),
+    ("user:", "user: 后应为用户名"),
+    ("position:he ad@initiator.unit", "不是合法的职务标识"),
+])
+def test_invalid_rules_say_what_is_wrong(text, says):
+    with pytest.raises(RuleSyntaxError, match=says):
+        parse_rule(text)
+
+
+def names(engine: WorkflowEngine, text: str, data: dict | None = None, initiator: str = "staff1") -> list[str]:
+    with engine.db.read() as s:
+        who = s.scalar(select(User).where(User.username == initiator))
+        ids = RuleResolver(s, initiator=who, data=data or {}).resolve(parse_rule(text))
+        by_id = dict(s.execute(select(User.id, User.username)).all())
+        return [by_id[i] for i in ids]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("initiator", ["staff1"]),
+    ("user:juzhang", ["juzhang"]),
+    ("position:head@initiator.department", ["kezhang"]),
+    ("position:head@initiator.unit", ["juzhang"]),
+    ("position:head@initiator.department.parent", ["juzhang"]),
+    ("in_charge_of:initiator.department", ["fenguan"]),
+    ("position:secretary@initiator.branch", ["shuji"]),
+    ("position:secretary@initiator.committee", ["dangwei"]),
+    ("position:secretary@initiator.branch.parent", ["dangwei"]),
+    ("leaders:initiator.department:levels=2", ["kezhang", "juzhang"]),
+    ("leaders:initiator.branch:levels=5", ["shuji", "dangwei"]),
+    ("role:auditor@org:sfj", ["auditor"]),
+    ("position:deputy_head@org:sfj", ["fenguan"]),
+])
+def test_rules_resolve_against_the_demo_org(sqlite_engine, text, expected):
+    assert names(sqlite_engine, text) == expected
+
+
+def test_field_rules_take_people_and_orgs_from_the_form(sqlite_engine):
+    assert names(sqlite_engine, "field:reviewers", {"reviewers": ["juzhang", "shuji"]}) == ["juzhang", "shuji"]
+    assert names(sqlite_engine, "position:head@field:org", {"org": "sfj-cwk"}) == ["kezhang"]
+    with pytest.raises(InvalidInput, match="不存在的用户"):
+        names(sqlite_engine, "field:reviewers", {"reviewers": ["ghost"]})
+    with pytest.raises(InvalidInput, match="表单字段 org 未填写"):
+        names(sqlite_engine, "position:head@field:org", {})
+
+
+def test_inactive_people_are_not_assigned(sqlite_engine):
+    with sqlite_engine.db.unit_of_work() as s:
+        s.scalar(select(User).where(User.username == "kezhang")).status = "disabled"
+    assert names(sqlite_engine, "position:head@initiator.department") == []
+    assert names(sqlite_engine, "leaders:initiator.department:levels=2") == ["juzhang"]
+
+
+def test_unreachable_org_refs_are_clear_errors(sqlite_engine):
+    with pytest.raises(InvalidInput, match="没有编码为 nope 的组织"):
+        names(sqlite_engine, "position:head@org:nope")
+    with pytest.raises(InvalidInput, match="没有上级组织"):
+        names(sqlite_engine, "position:head@initiator.unit.parent")
+    with pytest.raises(InvalidInput, match="没有所属党支部"):
+        names(sqlite_engine, "position:secretary@initiator.branch", initiator="auditor")

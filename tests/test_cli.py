@@ -1,0 +1,113 @@
+"""The `djflow` command as a person runs it: init, the approval chain, errors, serve."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from engine.config import REPO_ROOT
+from tests.helpers import REQUEST
+
+
+@pytest.fixture
+def djflow(db_url, tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DJFLOW_")},
+           "DJFLOW_DATABASE_URL": db_url, "DJFLOW_DEMO_PASSWORD": "Demo-pass-2026",
+           "DJFLOW_ARGON2_TIME_COST": "1", "DJFLOW_ARGON2_MEMORY_KIB": "8192"}
+
+    def run(*args: str, ok: bool | None = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        if ok is True:
+            assert proc.returncode == 0, f"{args}: {proc.stdout}\n{proc.stderr}"
+        return proc
+
+    run.env = env
+    return run
+
+
+def as_json(proc: subprocess.CompletedProcess):
+    return json.loads(proc.stdout)
+
+
+def first_task(djflow, user: str) -> dict:
+    tasks = as_json(djflow("task", "list", "--as", user, "--json"))
+    assert len(tasks) == 1, tasks
+    return tasks[0]
+
+
+def test_the_approval_chain_from_the_command_line(djflow):
+    init = djflow("init", "--demo")
+    assert "admin:" in init.stdout  # the generated admin password is shown once
+    again = djflow("init", "--demo")
+    assert "admin:" not in again.stdout and "未变化" in again.stdout
+
+    started = djflow("instance", "start", "approval_chain", "--as", "staff1", "--data", json.dumps(REQUEST))
+    instance_id = int(started.stdout.strip())
+    for user in ("kezhang", "fenguan", "juzhang"):
+        task = first_task(djflow, user)
+        assert task["instance_id"] == instance_id
+        for other in {"kezhang", "fenguan", "juzhang"} - {user}:
+            assert as_json(djflow("task", "list", "--as", other, "--json")) == []
+        out = djflow("task", "act", str(task["id"]), "approve", "--as", user, "--comment", "同意")
+        assert f"实例 #{instance_id}" in out.stdout
+
+    shown = as_json(djflow("instance", "show", str(instance_id), "--json"))
+    assert shown["status"] == "completed"
+    assert [t["assignee"] for t in shown["tasks"]] == ["staff1", "kezhang", "fenguan", "juzhang"]
+    human = djflow("instance", "show", str(instance_id)).stdout
+    assert "已通过" in human and "主要负责人审批" in human
+
+    verify = djflow("audit", "verify")
+    assert "审计链完整" in verify.stdout
+
+
+def test_cli_errors_are_clear_and_exit_1(djflow):
+    djflow("init", "--demo")
+    bad = djflow("instance", "start", "approval_chain", "--as", "staff1", "--data",
+                 json.dumps({**REQUEST, "amount": -1}), ok=None)
+    assert bad.returncode == 1 and "amount" in bad.stderr and "不能小于 0" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+    not_json = djflow("instance", "start", "approval_chain", "--as", "staff1", "--data", "{amount:", ok=None)
+    assert not_json.returncode == 1 and "--data 不是合法 JSON" in not_json.stderr
+
+    iid = djflow("instance", "start", "approval_chain", "--as", "staff1", "--data", json.dumps(REQUEST)).stdout
+    task = first_task(djflow, "kezhang")
+    wrong = djflow("task", "act", str(task["id"]), "approve", "--as", "fenguan", "--json", ok=None)
+    assert wrong.returncode == 1 and as_json(wrong)["error"] == "Forbidden"
+    missing = djflow("task", "act", "424242", "approve", "--as", "kezhang", ok=None)
+    assert missing.returncode == 1 and "任务 424242 不存在" in missing.stderr
+    assert as_json(djflow("instance", "show", iid.strip(), "--json"))["status"] == "running"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_answers_health(djflow):
+    djflow("init")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--port", str(port)], cwd=REPO_ROOT,
+                            env=djflow.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, body = time.monotonic() + 30, None
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as resp:
+                    body = json.loads(resp.read())
+            except OSError:
+                time.sleep(0.2)
+        assert body == {"status": "ok", "database": "ok", "dialect": body and body["dialect"]}
+        assert body["dialect"] in ("sqlite", "postgresql")
+    finally:
+        proc.terminate()
+        proc.wait(10)
