@@ -1,4 +1,4 @@
 """Audit: the append-only, hash-chained event log (engine/audit/chain.py)."""
-from engine.audit.chain import VerifyResult, append, verify
+from engine.audit.chain import NewEvent, VerifyResult, append, append_events, verify
 
-__all__ = ["VerifyResult", "append", "verify"]
+__all__ = ["NewEvent", "VerifyResult", "append", "append_events", "verify"]

@@ -5,7 +5,7 @@
 H is SM3 by default (GB/T 32905, via hashlib/OpenSSL) or SHA-256. Canonical JSON: keys sorted,
 no insignificant whitespace, UTF-8, timestamps as UTC ISO 8601 with microseconds. The event
 includes its own `seq` and `hash_alg`, so renumbering rows or downgrading the algorithm breaks
-the chain too. Appends lock the single `audit_head` row, which both serialises writers (so two
+the chain too. Appends lock the single `audit_head` row (created by the first migration), which both serialises writers (so two
 transactions never chain onto the same predecessor) and records the newest event, so removing
 events from the end of the log is detected as well.
 """
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from engine.clock import as_utc, now
 from engine.config import get_settings
 from engine.models import AuditEvent, AuditHead
+from engine.sql import Sql
 
 GENESIS = "0" * 64
 ALGORITHMS = ("sm3", "sha256")
@@ -49,28 +50,49 @@ def chain_hash(alg: str, prev_hash: str, body: dict) -> str:
     return h.hexdigest()
 
 
+@dataclass
+class NewEvent:
+    action: str
+    actor_id: int | None = None
+    on_behalf_of: int | None = None
+    instance_id: int | None = None
+    task_id: int | None = None
+    payload: dict | None = None
+
+
+def append_events(sql: Sql, events: list[NewEvent], *, hash_alg: str | None = None) -> int:
+    """Append events inside the caller's transaction (they commit or roll back with the action).
+
+    One read of the locked head, one insert, one head update, however many events an action
+    writes. Returns the seq of the last event.
+    """
+    alg = hash_alg or get_settings().audit_hash
+    seq, prev = sql.row("SELECT seq, hash FROM audit_head WHERE id = 1" + sql.for_update())
+    ts = now()
+    rows = []
+    for e in events:
+        seq += 1
+        # Round-trip through JSON so what is hashed is exactly what the database gives back.
+        payload = json.loads(json.dumps(e.payload or {}, ensure_ascii=False, default=str))
+        body = event_body(seq=seq, ts=ts, actor_id=e.actor_id, on_behalf_of=e.on_behalf_of, action=e.action,
+                          instance_id=e.instance_id, task_id=e.task_id, payload=payload, hash_alg=alg)
+        digest = chain_hash(alg, prev, body)
+        rows.append((seq, sql.ts(ts), e.actor_id, e.on_behalf_of, e.action, e.instance_id, e.task_id,
+                     sql.json(payload), alg, prev, digest))
+        prev = digest
+    sql.many("INSERT INTO audit_events (seq, ts, actor_id, on_behalf_of, action, instance_id, task_id, payload,"
+             " hash_alg, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    sql.run("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
+    return seq
+
+
 def append(session: Session, *, action: str, actor_id: int | None = None, on_behalf_of: int | None = None,
            instance_id: int | None = None, task_id: int | None = None, payload: dict | None = None,
-           hash_alg: str | None = None) -> AuditEvent:
-    """Append one event inside the caller's unit of work (it commits or rolls back with the action)."""
-    alg = hash_alg or get_settings().audit_hash
-    head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-    # Round-trip the payload through JSON now so what is hashed is exactly what the database returns.
-    payload = json.loads(json.dumps(payload or {}, ensure_ascii=False, default=str))
-    ts = now()
-    seq = head.seq + 1
-    body = event_body(seq=seq, ts=ts, actor_id=actor_id, on_behalf_of=on_behalf_of, action=action,
-                      instance_id=instance_id, task_id=task_id, payload=payload, hash_alg=alg)
-    digest = chain_hash(alg, head.hash, body)
-    event = AuditEvent(seq=seq, ts=ts, actor_id=actor_id, on_behalf_of=on_behalf_of, action=action,
-                       instance_id=instance_id, task_id=task_id, payload=payload, hash_alg=alg,
-                       prev_hash=head.hash, hash=digest)
-    session.add(event)
-    head.seq, head.hash = seq, digest
-    return event
+           hash_alg: str | None = None) -> int:
+    """Append one event in `session`'s transaction (pending ORM changes are flushed first)."""
+    session.flush()
+    return append_events(Sql(session), [NewEvent(action, actor_id, on_behalf_of, instance_id, task_id, payload)],
+                         hash_alg=hash_alg)
 
 
 @dataclass

@@ -15,11 +15,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import NamedTuple
 
 from engine.errors import InvalidInput
-from engine.models import InCharge, OrgUnit, Position, User, UserRole
+from engine.sql import Sql
 
 INITIATOR_ORGS = ("department", "branch", "unit", "committee")
 PARTY_KINDS = frozenset({"party_committee", "general_branch", "branch", "party_group"})
@@ -105,61 +104,89 @@ def parse_rule(text: str) -> Rule:
         f"未知的处理人规则类型 '{kind}'；可用：initiator、user:、position:、in_charge_of:、leaders:、role:、field:")
 
 
+class Person(NamedTuple):
+    id: int
+    username: str
+    display_name: str
+
+
+class Org(NamedTuple):
+    id: int
+    code: str
+    name: str
+    kind: str
+    parent_id: int | None
+    path: str
+
+
+_ORG = "SELECT id, code, name, kind, parent_id, path FROM org_units WHERE "
+_ACTIVE = " JOIN users u ON u.id = x.uid AND u.status = 'active' "
+
+
 class RuleResolver:
-    """Resolves parsed rules to user ids against the org tables, for one instance's context."""
+    """Resolves parsed rules to active people for one instance: its initiator and its data.
 
-    def __init__(self, session: Session, *, initiator: User, data: dict):
-        self.session = session
+    Runs on the action's own transaction (engine/sql.py), a query or two per rule.
+    """
+
+    def __init__(self, sql: Sql, *, initiator: Person, department_id: int | None, branch_id: int | None,
+                 data: dict):
+        self.sql = sql
         self.initiator = initiator
+        self.department_id, self.branch_id = department_id, branch_id
         self.data = data
-        self._orgs: dict[int, OrgUnit] = {}
+        self._orgs: dict[int, Org] = {}
 
-    def resolve(self, rule: Rule) -> list[int]:
-        """Active users the rule names, in rule order, without duplicates; [] when nobody matches."""
-        ids: list[int]
+    def resolve(self, rule: Rule) -> list[Person]:
+        """Active people the rule names, in rule order, without duplicates; [] when nobody matches."""
         if rule.kind == "initiator":
-            ids = [self.initiator.id]
-        elif rule.kind == "user":
-            ids = self._user_ids_by_names([rule.name])
-        elif rule.kind == "field":
-            ids = self._users_from_field(rule.name)
-        elif rule.kind == "position":
-            ids = self._position_holders(self._org(rule.org), rule.name)
-        elif rule.kind == "in_charge_of":
-            org = self._org(rule.org)
-            ids = list(self.session.scalars(
-                select(InCharge.leader_user_id).where(InCharge.org_unit_id == org.id).order_by(InCharge.id)))
-        elif rule.kind == "leaders":
-            ids = []
-            org: OrgUnit | None = self._org(rule.org)
+            return [self.initiator]
+        if rule.kind == "user":
+            return self._people_by_names([rule.name])
+        if rule.kind == "field":
+            return self._people_from_field(rule.name)
+        if rule.kind == "position":
+            return self._position_holders(self._org_id(rule.org), rule.name)
+        if rule.kind == "in_charge_of":
+            return self._people("SELECT leader_user_id AS uid, id AS ord FROM in_charge WHERE org_unit_id = ?",
+                                (self._org_id(rule.org),))
+        if rule.kind == "leaders":
+            out: list[Person] = []
+            org: Org | None = self._org(rule.org)
             for _ in range(rule.levels):
                 if org is None:
                     break
-                ids += self._position_holders(org, "secretary" if org.kind in PARTY_KINDS else "head")
+                out += self._position_holders(org.id, "secretary" if org.kind in PARTY_KINDS else "head")
                 org = self._get_org(org.parent_id)
-        elif rule.kind == "role":
+            return _unique(out)
+        if rule.kind == "role":
             org = self._org(rule.org)
             scope = [int(p) for p in org.path.strip("/").split("/") if p] or [org.id]
-            ids = list(self.session.scalars(
-                select(UserRole.user_id).where(UserRole.role_key == rule.name,
-                                               (UserRole.org_unit_id.in_(scope)) | (UserRole.org_unit_id.is_(None)))
-                .order_by(UserRole.id)))
-        else:  # pragma: no cover - parse_rule admits no other kind
-            raise AssertionError(rule.kind)
-        return self._active_unique(ids)
+            marks = ", ".join("?" * len(scope))
+            return self._people("SELECT user_id AS uid, id AS ord FROM user_roles WHERE role_key = ? AND "
+                                f"(org_unit_id IN ({marks}) OR org_unit_id IS NULL)", (rule.name, *scope))
+        raise AssertionError(rule.kind)  # pragma: no cover - parse_rule admits no other kind
 
     # -- org references -------------------------------------------------------------------
-    def _get_org(self, org_id: int | None) -> OrgUnit | None:
+    def _get_org(self, org_id: int | None) -> Org | None:
         if org_id is None:
             return None
         if org_id not in self._orgs:
-            org = self.session.get(OrgUnit, org_id)
-            if org is None:
+            row = self.sql.row(_ORG + "id = ?", (org_id,))
+            if row is None:
                 return None
-            self._orgs[org_id] = org
+            self._orgs[org_id] = Org(*row)
         return self._orgs[org_id]
 
-    def _org(self, ref: OrgRef) -> OrgUnit:
+    def _org_id(self, ref: OrgRef) -> int:
+        # The initiator's own department or branch needs no lookup at all.
+        if ref.base == "initiator" and ref.name in ("department", "branch") and ref.parents == 0:
+            org_id = self.department_id if ref.name == "department" else self.branch_id
+            if org_id is not None:
+                return org_id
+        return self._org(ref).id
+
+    def _org(self, ref: OrgRef) -> Org:
         org = self._base_org(ref)
         for _ in range(ref.parents):
             parent = self._get_org(org.parent_id)
@@ -168,7 +195,7 @@ class RuleResolver:
             org = parent
         return org
 
-    def _base_org(self, ref: OrgRef) -> OrgUnit:
+    def _base_org(self, ref: OrgRef) -> Org:
         if ref.base == "org":
             return self._org_by_code(ref.name, str(ref))
         if ref.base == "field":
@@ -176,52 +203,59 @@ class RuleResolver:
             if value in (None, ""):
                 raise InvalidInput(f"组织引用 {ref}：表单字段 {ref.name} 未填写")
             return self._org_by_code(str(value), str(ref))
-        who = self.initiator
-        start_id = who.branch_id if ref.name in ("branch", "committee") else who.department_id
+        start_id = self.branch_id if ref.name in ("branch", "committee") else self.department_id
         org = self._get_org(start_id)
         if org is None:
             what = "党支部" if ref.name in ("branch", "committee") else "部门"
-            raise InvalidInput(f"组织引用 {ref}：发起人 {who.display_name} 没有所属{what}")
+            raise InvalidInput(f"组织引用 {ref}：发起人 {self.initiator.display_name} 没有所属{what}")
         if ref.name in ("department", "branch"):
             return org
         wanted = "unit" if ref.name == "unit" else "party_committee"
-        node: OrgUnit | None = org
+        node: Org | None = org
         while node is not None and node.kind != wanted:
             node = self._get_org(node.parent_id)
         if node is None:
             raise InvalidInput(f"组织引用 {ref}：{org.name} 的上级中没有{'单位' if wanted == 'unit' else '党委'}")
         return node
 
-    def _org_by_code(self, code: str, ref: str) -> OrgUnit:
-        org = self.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
-        if org is None:
+    def _org_by_code(self, code: str, ref: str) -> Org:
+        row = self.sql.row(_ORG + "code = ?", (code,))
+        if row is None:
             raise InvalidInput(f"组织引用 {ref}：没有编码为 {code} 的组织")
-        self._orgs[org.id] = org
+        org = self._orgs[row[0]] = Org(*row)
         return org
 
     # -- people ---------------------------------------------------------------------------
-    def _position_holders(self, org: OrgUnit, key: str) -> list[int]:
-        return list(self.session.scalars(
-            select(Position.user_id).where(Position.org_unit_id == org.id, Position.key == key).order_by(Position.id)))
+    def _people(self, inner: str, params: tuple) -> list[Person]:
+        """Active users among `inner`'s (uid, ord) rows, in `ord` order."""
+        rows = self.sql.rows(f"SELECT u.id, u.username, u.display_name FROM ({inner}) x{_ACTIVE}ORDER BY x.ord",
+                             params)
+        return _unique([Person(*r) for r in rows])
 
-    def _users_from_field(self, name: str) -> list[int]:
+    def _position_holders(self, org_id: int, key: str) -> list[Person]:
+        return self._people("SELECT user_id AS uid, id AS ord FROM positions WHERE org_unit_id = ? AND \"key\" = ?",
+                            (org_id, key))
+
+    def _people_from_field(self, name: str) -> list[Person]:
         value = self.data.get(name)
         values = value if isinstance(value, list) else [value] if value not in (None, "") else []
         names = [str(v) for v in values]
-        ids = self._user_ids_by_names(names)
-        if len(ids) < len(set(names)):
-            raise InvalidInput(f"表单字段 {name} 中有不存在的用户：{', '.join(names)}")
-        return ids
-
-    def _user_ids_by_names(self, names: list[str]) -> list[int]:
         if not names:
             return []
-        found = dict(self.session.execute(select(User.username, User.id).where(User.username.in_(names))).all())
-        return [found[n] for n in names if n in found]
+        marks = ", ".join("?" * len(names))
+        known = {r[0] for r in self.sql.rows(f"SELECT username FROM users WHERE username IN ({marks})", names)}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise InvalidInput(f"表单字段 {name} 中有不存在的用户：{', '.join(missing)}")
+        return self._people_by_names(names)
 
-    def _active_unique(self, ids: list[int]) -> list[int]:
-        if not ids:
-            return []
-        active = set(self.session.scalars(select(User.id).where(User.id.in_(ids), User.status == "active")))
-        seen: set[int] = set()
-        return [i for i in ids if i in active and not (i in seen or seen.add(i))]
+    def _people_by_names(self, names: list[str]) -> list[Person]:
+        marks = ", ".join("?" * len(names))
+        found = {r[1]: Person(*r) for r in self.sql.rows(
+            f"SELECT id, username, display_name FROM users WHERE username IN ({marks}) AND status = 'active'", names)}
+        return _unique([found[n] for n in names if n in found])
+
+
+def _unique(people: list[Person]) -> list[Person]:
+    seen: set[int] = set()
+    return [p for p in people if not (p.id in seen or seen.add(p.id))]

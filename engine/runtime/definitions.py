@@ -8,14 +8,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.definitions import process_settings
 from engine.errors import NotFound
-from engine.models import FormDefinition, ProcessDefinition
+from engine.models import ProcessDefinition
 from engine.runtime.scripts import make_script_engine
 from engine.runtime.serializer import load_spec
+from engine.sql import Sql
 
 IMPLEMENTED_ACTIONS = ("submit", "approve", "reject")
 
@@ -94,14 +94,14 @@ class DefinitionCache:
         with self._lock:
             return self._by_id.setdefault(definition_id, runtime)
 
-    def form(self, session: Session, key: str, version: int) -> FormVersion:
+    def form_for(self, sql: Sql, key: str, version: int) -> FormVersion:
         found = self._forms.get((key, version))
         if found is None:
-            row = session.scalar(select(FormDefinition).where(FormDefinition.key == key,
-                                                              FormDefinition.version == version))
+            row = sql.row("SELECT title, schema, ui_schema FROM form_definitions WHERE key = ? AND version = ?",
+                          (key, version))
             if row is None:
                 raise NotFound(f"表单 {key} v{version} 不存在")
             with self._lock:
-                found = self._forms.setdefault((key, version),
-                                               FormVersion(key, version, row.title, row.schema, row.ui_schema))
+                found = self._forms.setdefault((key, version), FormVersion(
+                    key, version, row[0], Sql.from_json(row[1]), Sql.from_json(row[2])))
         return found

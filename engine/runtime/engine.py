@@ -2,34 +2,42 @@
 
 Every action loads the instance under a row lock (FOR UPDATE on PostgreSQL; BEGIN IMMEDIATE on
 SQLite), restores the workflow around the cached spec, runs it, projects READY user tasks into
-`tasks`, saves the state with an optimistic version check and appends the audit event, all in one
-transaction: either the whole action happens or none of it does.
+`tasks`, saves the state with an optimistic version check and appends the audit events, all in
+one transaction: either the whole action happens or none of it does. The statements go through
+engine/sql.py (see there why not the ORM).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit
+from engine.audit import NewEvent, append_events
 from engine.clock import local, now
 from engine.config import Settings, get_settings
 from engine.db import Database
-from engine.definitions import latest_process
 from engine.errors import Conflict, EngineError, Forbidden, InvalidInput, NotFound
 from engine.forms.store import validate_data
-from engine.models import ProcessInstance, Task, User
-from engine.org.rules import RuleResolver, parse_rule
+from engine.models import ProcessInstance
+from engine.org.rules import Person, RuleResolver, parse_rule
 from engine.runtime.definitions import DefinitionCache, DefinitionRuntime
 from engine.runtime.serializer import STATE_VERSION, dump_state, load_state
-from engine.runtime.views import ActResult, InstanceView, TaskView, instance_view, task_views
+from engine.runtime.views import ActResult, InstanceView, TaskView, instance_view
+from engine.sql import Sql
 
 ACTION_NAMES = {"submit": "提交", "approve": "同意", "reject": "驳回"}
+OUTCOMES = {"submit": "submitted", "approve": "approved", "reject": "rejected"}
+MAX_COMMENT = 2000
+
+_TASK_COLS = ("id, instance_id, spiff_task_id, node_id, node_name, lane, form_key, form_version, assignee_id, "
+              "candidate_rule, status, slot, created_at, completed_at, completed_by, outcome, comment, data")
+_INSERT_TASK = ("INSERT INTO tasks (instance_id, spiff_task_id, node_id, node_name, lane, form_key, form_version, "
+                "assignee_id, candidate_rule, status, slot, created_at, completed_at, completed_by, outcome, comment,"
+                " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
 
 
 class ProcessError(EngineError):
@@ -37,6 +45,67 @@ class ProcessError(EngineError):
 
     status = 422
     title = "Process error"
+
+
+@dataclass
+class User:
+    id: int
+    username: str
+    display_name: str
+    department_id: int | None
+    branch_id: int | None
+
+    @property
+    def person(self) -> Person:
+        return Person(self.id, self.username, self.display_name)
+
+
+@dataclass
+class TaskRow:
+    """A `tasks` row as the hot path handles it; `dirty` rows are written back."""
+
+    id: int | None
+    instance_id: int | None
+    spiff_task_id: str
+    node_id: str
+    node_name: str
+    lane: str | None
+    form_key: str | None
+    form_version: int | None
+    assignee_id: int | None
+    candidate_rule: str | None
+    status: str
+    slot: int
+    created_at: datetime | None
+    completed_at: datetime | None = None
+    completed_by: int | None = None
+    outcome: str | None = None
+    comment: str | None = None
+    data: dict | None = None
+    dirty: bool = False
+    assignee: Person | None = None
+
+    @classmethod
+    def from_db(cls, row: tuple) -> TaskRow:
+        r = list(row)
+        r[12], r[13], r[17] = Sql.from_ts(r[12]), Sql.from_ts(r[13]), Sql.from_json(r[17])
+        return cls(*r)
+
+
+@dataclass
+class InstanceRow:
+    id: int | None
+    definition_id: int
+    definition_key: str
+    definition_version: int
+    title: str
+    status: str
+    state: str
+    serializer_version: int
+    version: int
+    initiator: User
+    ended_at: datetime | None = None
+    events: list[NewEvent] = field(default_factory=list)
 
 
 class WorkflowEngine:
@@ -51,80 +120,110 @@ class WorkflowEngine:
         """Start the newest published version of `key` as `username`; with `data`, also submit
         the initiator's own first task (发起申请) in the same unit of work."""
         with self.db.unit_of_work() as s:
-            user = _user(s, username)
-            row = latest_process(s, key)
-            if row is None:
+            sql = Sql(s)
+            user = _user(sql, username)
+            found = sql.row("SELECT id FROM process_definitions WHERE key = ? AND status = 'published' "
+                            "ORDER BY version DESC LIMIT 1", (key,))
+            if found is None:
                 raise NotFound(f"没有已发布的流程 {key}")
-            d = self.definitions.get(s, row.id, row)
+            d = self.definitions.get(s, found[0])
             workflow = BpmnWorkflow(d.spec, d.subprocess_specs, script_engine=d.script_engine)
-            instance = ProcessInstance(
-                definition_id=d.id, definition_key=d.key, definition_version=d.version,
-                business_key=business_key, title=title or f"{user.display_name}的{d.name}",
-                initiator_id=user.id, status="running", state="", serializer_version=STATE_VERSION)
-            s.add(instance)
+            inst = InstanceRow(None, d.id, d.key, d.version, title or f"{user.display_name}的{d.name}", "running",
+                               "", STATE_VERSION, 1, user)
             self._run(workflow, d)
-            created = self._project(s, instance, workflow, d, user, [])
-            submitted = None
+            created = self._project(sql, inst, workflow, d, [])
+            first = None
             if data is not None:
                 first = next((t for t in created if d.node(t.node_id).initiator), None)
                 if first is None:
                     raise InvalidInput(f"流程 {key} 没有发起人任务，不能随启动提交数据")
-                created, submitted = [t for t in created if t is not first], first
-                created = self._apply(s, instance, workflow, d, first, "submit", user, user, data, None, created)
-            instance.state = dump_state(workflow)
-            s.flush()  # one INSERT of the instance and its tasks; ids exist from here on
-            audit.append(s, action="instance.start", actor_id=user.id, instance_id=instance.id,
-                         payload={"definition": d.key, "version": d.version, "title": instance.title,
-                                  "business_key": business_key})
-            if submitted is not None:
-                self._log(s, instance, submitted, user)
-            return ActResult(instance.id, instance.status, task_views(s, created))
+                created = self._apply(sql, inst, workflow, d, first, "submit", user, data, None,
+                                      [t for t in created if t is not first])
+            at = now()
+            inst.id = sql.row(
+                "INSERT INTO process_instances (definition_id, definition_key, definition_version, business_key, "
+                "title, initiator_id, status, state, serializer_version, version, started_at, ended_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id",
+                (d.id, d.key, d.version, business_key, inst.title, user.id, inst.status, dump_state(workflow),
+                 STATE_VERSION, sql.ts(at), sql.ts(inst.ended_at)))[0]
+            for row in ([first] if first else []) + created:
+                self._insert_task(sql, inst, row, at)
+            inst.events.insert(0, NewEvent("instance.start", user.id, None, inst.id, None, {
+                "definition": d.key, "version": d.version, "title": inst.title, "business_key": business_key}))
+            for e in inst.events:
+                e.instance_id = inst.id
+            if first is not None:
+                inst.events[1].task_id = first.id
+            append_events(sql, inst.events)
+            return ActResult(inst.id, inst.status, [_view(inst, t) for t in created])
 
     def act(self, *, task_id: int, action: str, username: str, data: dict | None = None,
             comment: str | None = None) -> ActResult:
         """Act on one task as `username`. Exactly one of two concurrent actions on an instance wins."""
         if action not in ACTION_NAMES:
             raise InvalidInput(f"未知的操作 {action}；可用：{'、'.join(ACTION_NAMES)}")
-        try:
-            with self.db.unit_of_work() as s:
-                user = _user(s, username)
-                instance = s.scalar(select(ProcessInstance).join(Task, Task.instance_id == ProcessInstance.id)
-                                    .where(Task.id == task_id).with_for_update(of=ProcessInstance))
-                if instance is None:
-                    raise NotFound(f"任务 {task_id} 不存在")
-                rows = s.scalars(select(Task).where(Task.instance_id == instance.id,
-                                                    or_(Task.status == "open", Task.id == task_id))
-                                 .order_by(Task.id).execution_options(populate_existing=True)).all()
-                task = next(t for t in rows if t.id == task_id)
-                _check_can_act(s, task, instance, user)
-                d = self.definitions.get(s, instance.definition_id)
-                node = d.node(task.node_id)
-                if action not in node.actions:
-                    raise InvalidInput(f"「{node.name}」不能执行“{ACTION_NAMES[action]}”；可用："
-                                       f"{'、'.join(ACTION_NAMES[a] for a in node.actions)}")
-                workflow = load_state(instance.state, instance.serializer_version, spec=d.spec,
-                                      subprocess_specs=d.subprocess_specs, script_engine=d.script_engine)
-                initiator = s.get(User, instance.initiator_id)
-                others = [t for t in rows if t is not task]
-                created = self._apply(s, instance, workflow, d, task, action, user, initiator, data, comment, others)
-                instance.state = dump_state(workflow)
-                self._log(s, instance, task, user)
-                s.flush()  # one UPDATE of the instance, with the version check
-                return ActResult(instance.id, instance.status, task_views(s, created))
-        except StaleDataError:
-            raise Conflict("该流程刚被其他人处理，请刷新后重试") from None
+        with self.db.unit_of_work() as s:
+            sql = Sql(s)
+            user = _user(sql, username)
+            found = sql.row(
+                "SELECT i.id, i.definition_id, i.definition_key, i.definition_version, i.title, i.status, i.state, "
+                "i.serializer_version, i.version, u.id, u.username, u.display_name, u.department_id, u.branch_id "
+                "FROM process_instances i JOIN tasks t ON t.instance_id = i.id JOIN users u ON u.id = i.initiator_id "
+                "WHERE t.id = ?" + sql.for_update("i"), (task_id,))
+            if found is None:
+                raise NotFound(f"任务 {task_id} 不存在")
+            inst = InstanceRow(*found[:9], initiator=User(*found[9:]))
+            rows = [TaskRow.from_db(r) for r in sql.rows(
+                f"SELECT {_TASK_COLS} FROM tasks WHERE instance_id = ? AND (status = 'open' OR id = ?) ORDER BY id",
+                (inst.id, task_id))]
+            task = next(t for t in rows if t.id == task_id)
+            _check_can_act(sql, task, inst, user)
+            d = self.definitions.get(s, inst.definition_id)
+            node = d.node(task.node_id)
+            if action not in node.actions:
+                raise InvalidInput(f"「{node.name}」不能执行“{ACTION_NAMES[action]}”；可用："
+                                   f"{'、'.join(ACTION_NAMES[a] for a in node.actions)}")
+            workflow = load_state(inst.state, inst.serializer_version, spec=d.spec,
+                                  subprocess_specs=d.subprocess_specs, script_engine=d.script_engine)
+            created = self._apply(sql, inst, workflow, d, task, action, user, data, comment,
+                                  [t for t in rows if t is not task])
+            changed = sql.run("UPDATE process_instances SET state = ?, status = ?, title = ?, ended_at = ?, "
+                              "version = ? WHERE id = ? AND version = ?",
+                              (dump_state(workflow), inst.status, inst.title, sql.ts(inst.ended_at),
+                               inst.version + 1, inst.id, inst.version))
+            if changed != 1:  # cannot happen under the row lock; the version check is the second guard
+                raise Conflict("该流程刚被其他人处理，请刷新后重试")
+            for row in rows:
+                if row.dirty:
+                    sql.run("UPDATE tasks SET status = ?, outcome = ?, comment = ?, data = ?, completed_at = ?, "
+                            "completed_by = ? WHERE id = ?", (row.status, row.outcome, row.comment, sql.json(row.data),
+                                                              sql.ts(row.completed_at), row.completed_by, row.id))
+            at = now()
+            for row in created:
+                self._insert_task(sql, inst, row, at)
+            append_events(sql, inst.events)
+            return ActResult(inst.id, inst.status, [_view(inst, t) for t in created])
 
     # -- queries --------------------------------------------------------------------------
     def list_tasks(self, *, username: str, status: str = "open") -> list[TaskView]:
+        """A person's open tasks (待办) or the tasks they completed (已办), oldest first."""
         if status not in ("open", "done"):
             raise InvalidInput("status 只能是 open 或 done")
         with self.db.read() as s:
-            user = _user(s, username)
-            q = select(Task).where(Task.assignee_id == user.id)
-            q = q.where(Task.status == "open") if status == "open" else \
-                q.where(Task.status == "completed", Task.completed_by == user.id)
-            rows = s.scalars(q.order_by(Task.id)).all()
-            return task_views(s, rows)
+            sql = Sql(s)
+            user = _user(sql, username)
+            where = "t.assignee_id = ? AND t.status = 'open'" if status == "open" else \
+                "t.completed_by = ? AND t.status = 'completed'"
+            rows = sql.rows(
+                f"SELECT {', '.join('t.' + c for c in _TASK_COLS.split(', '))}, i.title, i.definition_key, "
+                "a.username, a.display_name, b.username FROM tasks t JOIN process_instances i ON i.id = t.instance_id "
+                "LEFT JOIN users a ON a.id = t.assignee_id LEFT JOIN users b ON b.id = t.completed_by "
+                f"WHERE {where} ORDER BY t.id", (user.id,))
+            out = []
+            for r in rows:
+                t = TaskRow.from_db(r[:18])
+                out.append(_task_view(t, r[18], r[19], r[20], r[21], r[22]))
+            return out
 
     def instance(self, *, instance_id: int) -> InstanceView:
         with self.db.read() as s:
@@ -134,129 +233,150 @@ class WorkflowEngine:
             return instance_view(s, instance)
 
     # -- internals ------------------------------------------------------------------------
-    def _apply(self, s: Session, instance: ProcessInstance, workflow: BpmnWorkflow, d: DefinitionRuntime,
-               task: Task, action: str, user: User, initiator: User, data: dict | None, comment: str | None,
-               others: list[Task]) -> list[Task]:
+    def _apply(self, sql: Sql, inst: InstanceRow, workflow: BpmnWorkflow, d: DefinitionRuntime, task: TaskRow,
+               action: str, user: User, data: dict | None, comment: str | None, others: list[TaskRow]
+               ) -> list[TaskRow]:
         node = d.node(task.node_id)
         data = dict(data or {})
         if node.form_key:
-            form = self.definitions.form(s, node.form_key, d.form_refs[node.form_key])
+            form = self.definitions.form_for(sql, node.form_key, d.form_refs[node.form_key])
             problems = validate_data(form.schema, data)
             if problems:
                 raise InvalidInput(f"表单「{form.title}」填写有误：" + "；".join(
                     f"{p.field or '表单'} {p.reason}" for p in problems), errors=problems)
         elif data:
             raise InvalidInput(f"「{node.name}」没有表单，不接受表单数据")
-        if comment is not None and len(comment) > 2000:
-            raise InvalidInput("审批意见最多 2000 字", errors=[])
+        if comment is not None and len(comment) > MAX_COMMENT:
+            raise InvalidInput(f"审批意见最多 {MAX_COMMENT} 字")
         spiff_task = workflow.get_task_from_id(UUID(task.spiff_task_id))
         if spiff_task is None or spiff_task.state != TaskState.READY:
             raise Conflict(f"任务 {task.id} 在流程中已不是待办状态")
 
         at = now()
-        outcome = {"submit": "submitted", "approve": "approved", "reject": "rejected"}[action]
+        outcome = OUTCOMES[action]
         opinion = comment if comment is not None else data.get("opinion")
-        task.status, task.outcome, task.comment = "completed", outcome, opinion
-        task.data, task.completed_at, task.completed_by = data, at, user.id
+        task.status, task.outcome, task.comment, task.data = "completed", outcome, opinion, data
+        task.completed_at, task.completed_by, task.dirty = at, user.id, True
         if action == "submit":
             spiff_task.data.update(data)
+            if node.initiator and data.get("title"):
+                inst.title = str(data["title"])[:300]
         else:
             approvals = dict(spiff_task.data.get("approvals") or {})
             approvals[task.node_id] = {"outcome": outcome, "by": user.username, "comment": opinion,
                                        "at": at.isoformat(), "data": data}
             spiff_task.data["approvals"] = approvals
-        if action == "submit" and node.initiator and "title" in data and data["title"]:
-            instance.title = str(data["title"])[:300]
         # Other approver slots of the same node: the first decision settles it (或签 until issue 4).
         for other in others:
             if other.spiff_task_id == task.spiff_task_id and other.status == "open":
-                other.status = "cancelled"
+                other.status, other.dirty = "cancelled", True
         remaining = [t for t in others if t.status == "open"]
 
         if action == "reject":
             # rejectPolicy "end" (the default): the instance ends as rejected.
             workflow.cancel()
             for other in remaining:
-                other.status = "cancelled"
-            instance.status, instance.ended_at = "rejected", at
-            created: list[Task] = []
+                other.status, other.dirty = "cancelled", True
+            inst.status, inst.ended_at = "rejected", at
+            created: list[TaskRow] = []
         else:
             spiff_task.run()
             self._run(workflow, d)
-            created = self._project(s, instance, workflow, d, initiator, remaining)
+            created = self._project(sql, inst, workflow, d, remaining)
             if workflow.is_completed():
-                instance.status, instance.ended_at = "completed", at
+                inst.status, inst.ended_at = "completed", at
+        inst.events.append(NewEvent(f"task.{action}", user.id, None, inst.id, task.id, {
+            "node": task.node_id, "node_name": task.node_name, "outcome": outcome, "comment": opinion,
+            "data": data, "instance_status": inst.status}))
         return created
-
-    @staticmethod
-    def _log(s: Session, instance: ProcessInstance, task: Task, user: User) -> None:
-        """The audit event of one task action, written in the action's own transaction."""
-        action = {"submitted": "submit", "approved": "approve", "rejected": "reject"}[task.outcome]
-        audit.append(s, action=f"task.{action}", actor_id=user.id, instance_id=instance.id, task_id=task.id,
-                     payload={"node": task.node_id, "node_name": task.node_name, "outcome": task.outcome,
-                              "comment": task.comment, "data": task.data, "instance_status": instance.status})
 
     def _run(self, workflow: BpmnWorkflow, d: DefinitionRuntime) -> None:
         try:
             workflow.do_engine_steps()
         except SpiffWorkflowException as exc:
-            node = getattr(getattr(exc, "task_spec", None), "bpmn_name", None) or \
-                getattr(getattr(exc, "task_spec", None), "name", "")
+            spec = getattr(exc, "task_spec", None)
+            node = getattr(spec, "bpmn_name", None) or getattr(spec, "name", "")
             raise ProcessError(f"流程 {d.key} v{d.version} 在节点 {node} 执行出错：{exc}") from None
 
-    def _project(self, s: Session, instance: ProcessInstance, workflow: BpmnWorkflow, d: DefinitionRuntime,
-                 initiator: User, open_rows: list[Task]) -> list[Task]:
+    def _project(self, sql: Sql, inst: InstanceRow, workflow: BpmnWorkflow, d: DefinitionRuntime,
+                 open_rows: list[TaskRow]) -> list[TaskRow]:
         """Make `tasks` match the READY user tasks: cancel rows whose task moved on, create the new ones."""
         ready = workflow.get_tasks(state=TaskState.READY, manual=True)
         ready_ids = {str(t.id) for t in ready}
         for row in open_rows:
             if row.spiff_task_id not in ready_ids:
-                row.status = "cancelled"
+                row.status, row.dirty = "cancelled", True
         have = {row.spiff_task_id for row in open_rows if row.status == "open"}
         created = []
         resolver: RuleResolver | None = None
+        who = inst.initiator
         for spiff_task in ready:
             if str(spiff_task.id) in have:
                 continue
             node = d.node(spiff_task.task_spec.name)
             if node.initiator or node.rule == "initiator":
-                assignees = [initiator.id]
+                assignees = [who.person]
             else:
-                resolver = resolver or RuleResolver(s, initiator=initiator, data=spiff_task.data)
+                resolver = resolver or RuleResolver(sql, initiator=who.person, department_id=who.department_id,
+                                                    branch_id=who.branch_id, data=spiff_task.data)
                 resolver.data = spiff_task.data
-                with s.no_autoflush:  # org lookups must not push the half-built instance to the database
-                    assignees = resolver.resolve(parse_rule(node.rule))
+                assignees = resolver.resolve(parse_rule(node.rule))
             if not assignees:
                 raise InvalidInput(f"「{node.name}」的处理人规则 {node.rule} 没有找到任何人，"
                                    f"请先维护组织、职务或分管关系后重试")
-            for slot, user_id in enumerate(assignees):
-                row = Task(instance=instance, spiff_task_id=str(spiff_task.id), node_id=node.node_id,
-                           node_name=node.name, lane=node.lane, form_key=node.form_key,
-                           form_version=d.form_refs.get(node.form_key) if node.form_key else None,
-                           assignee_id=user_id, candidate_rule=node.rule, status="open", slot=slot)
-                s.add(row)
-                created.append(row)
+            for slot, person in enumerate(assignees):
+                created.append(TaskRow(
+                    None, inst.id, str(spiff_task.id), node.node_id, node.name, node.lane, node.form_key,
+                    d.form_refs.get(node.form_key) if node.form_key else None, person.id, node.rule, "open", slot,
+                    None, assignee=person))
         return created
 
+    @staticmethod
+    def _insert_task(sql: Sql, inst: InstanceRow, row: TaskRow, at: datetime) -> None:
+        row.instance_id, row.created_at = inst.id, at
+        row.id = sql.row(_INSERT_TASK, (
+            inst.id, row.spiff_task_id, row.node_id, row.node_name, row.lane, row.form_key, row.form_version,
+            row.assignee_id, row.candidate_rule, row.status, row.slot, sql.ts(at), sql.ts(row.completed_at),
+            row.completed_by, row.outcome, row.comment, sql.json(row.data)))[0]
 
-def _user(s: Session, username: str) -> User:
-    user = s.scalar(select(User).where(User.username == username))
-    if user is None:
+
+def _user(sql: Sql, username: str) -> User:
+    found = sql.row("SELECT id, username, display_name, department_id, branch_id, status FROM users "
+                    "WHERE username = ?", (username,))
+    if found is None:
         raise NotFound(f"用户 {username} 不存在")
-    if user.status != "active":
+    if found[5] != "active":
         raise Forbidden(f"用户 {username} 已停用")
-    return user
+    return User(*found[:5])
 
 
-def _check_can_act(s: Session, task: Task, instance: ProcessInstance, user: User) -> None:
+def _check_can_act(sql: Sql, task: TaskRow, inst: InstanceRow, user: User) -> None:
     if task.status != "open":
-        who = s.get(User, task.completed_by) if task.completed_by else None
-        done = f"已由 {who.display_name} 于 {local(task.completed_at):%Y-%m-%d %H:%M} " \
-               f"{ {'approved': '同意', 'rejected': '驳回', 'submitted': '提交'}.get(task.outcome, '处理')}" \
+        who = sql.row("SELECT display_name FROM users WHERE id = ?", (task.completed_by,)) \
+            if task.completed_by else None
+        verb = {"approved": "同意", "rejected": "驳回", "submitted": "提交"}.get(task.outcome or "", "处理")
+        done = f"已由 {who[0]} 于 {local(task.completed_at):%Y-%m-%d %H:%M} {verb}" \
             if who and task.completed_at else "已取消"
         raise Conflict(f"任务 {task.id}「{task.node_name}」{done}，不能再处理")
-    if instance.status != "running":
-        raise Conflict(f"流程实例 {instance.id} 已结束（{instance.status}）")
+    if inst.status != "running":
+        raise Conflict(f"流程实例 {inst.id} 已结束（{inst.status}）")
     if task.assignee_id != user.id:
         raise Forbidden(f"任务 {task.id}「{task.node_name}」不是 {user.display_name} 的待办")
 
+
+def _task_view(t: TaskRow, title: str, key: str, assignee: str | None, assignee_name: str | None,
+               completed_by: str | None) -> TaskView:
+    def iso(v: datetime | None) -> str | None:
+        return v.isoformat() if v else None
+
+    return TaskView(id=t.id, instance_id=t.instance_id, instance_title=title, definition_key=key,
+                    node_id=t.node_id, node_name=t.node_name, form_key=t.form_key, assignee=assignee,
+                    assignee_name=assignee_name, status=t.status, outcome=t.outcome, comment=t.comment,
+                    created_at=iso(t.created_at), completed_at=iso(t.completed_at), completed_by=completed_by,
+                    data=t.data)
+
+
+def _view(inst: InstanceRow, t: TaskRow) -> TaskView:
+    a = t.assignee
+    return _task_view(t, inst.title, inst.definition_key, a.username if a else None, a.display_name if a else None,
+                      None)
