@@ -1,0 +1,343 @@
+"""Tests for the restricted script environment (engine/runtime/scripts.py).
+
+No mocks: every test compiles and runs real code through RestrictedPython and,
+at the end, through a real SpiffWorkflow BpmnWorkflow.
+"""
+import os
+import threading
+import time
+
+import pytest
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.util.task import TaskState
+
+from engine.runtime.scripts import (RestrictedEnvironment, ScriptError, ScriptRefused,
+                                    ScriptTimeout, check_script, make_script_engine)
+
+
+def _bounded(fn, seconds=3.0):
+    """Run fn in a daemon thread so a broken guard fails the test instead of hanging it.
+    Returns (exception raised or None, elapsed seconds)."""
+    outcome = {}
+
+    def target():
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            outcome["exc"] = exc
+
+    start = time.monotonic()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "script was not stopped"
+    return outcome.get("exc"), time.monotonic() - start
+
+
+@pytest.fixture
+def env():
+    return RestrictedEnvironment({"settings": {"threshold": 100}, "double": lambda v: v * 2},
+                                 time_limit=0.2)
+
+
+# --- conditions -------------------------------------------------------------------
+
+@pytest.mark.parametrize("amount, expected", [(150, True), (100, True), (99, False)])
+def test_condition_uses_task_data_and_globals(env, amount, expected):
+    assert env.evaluate('amount >= settings["threshold"]', {"amount": amount}) is expected
+
+
+def test_condition_calls_injected_function_and_builtins(env):
+    ctx = {"items": [3, 1, 2]}
+    assert env.evaluate("double(max(items)) + len(sorted(items))", ctx) == 9
+    assert env.evaluate("[i * 2 for i in items if i > 1]", ctx) == [6, 4]
+
+
+def test_condition_with_leading_whitespace_from_xml(env):
+    assert env.evaluate("\n    amount > 1\n  ", {"amount": 2}) is True
+
+
+def test_task_data_shadows_globals_but_not_guards(env):
+    assert env.evaluate("settings", {"settings": 5}) == 5
+    # a task-data key named like a guard must not replace it
+    assert env.evaluate("[x for x in items]", {"items": [1], "_getiter_": "junk"}) == [1]
+
+
+def test_external_context_is_visible(env):
+    assert env.evaluate("a + b", {"a": 1}, external_context={"b": 2}) == 3
+
+
+def test_runtime_error_is_script_error_with_line(env):
+    with pytest.raises(ScriptError) as info:
+        env.evaluate("missing + 1", {})
+    assert "NameError" in str(info.value) and info.value.line == 1
+
+
+def test_missing_attribute_raises_instead_of_returning_none(env):
+    with pytest.raises(ScriptError, match="AttributeError"):
+        env.evaluate("amount.nope", {"amount": 1})
+
+
+# --- scripts mutate context ---------------------------------------------------------
+
+def test_execute_sets_changes_and_deletes_variables(env):
+    ctx = {"a": 1, "gone": "x", "d": {"k": 0}}
+    script = (
+        "a = a + 1\n"
+        "b = double(a)\n"
+        "del gone\n"
+        "d['k'] = 5\n"
+        "total = 0\n"
+        "for i in range(4):\n"
+        "    total += i\n"
+        "fn = lambda: 1\n"
+    )
+    assert env.execute(script, ctx) is True
+    assert ctx == {"a": 2, "b": 4, "d": {"k": 5}, "total": 6, "i": 3}
+
+
+def test_execute_does_not_leak_globals_or_helpers(env):
+    ctx = {}
+    env.execute("def helper(v):\n    return v\nx = helper(3)\nl = [1]\nl += [2]", ctx)
+    assert ctx == {"x": 3, "l": [1, 2]}
+    assert "settings" not in ctx and "double" not in ctx and "__builtins__" not in ctx
+
+
+def test_copying_a_global_into_task_data_gives_plain_dict(env):
+    ctx = {}
+    env.execute("cfg = settings", ctx)
+    assert ctx == {"cfg": {"threshold": 100}} and type(ctx["cfg"]) is dict
+
+
+def test_scripts_cannot_mutate_shared_globals(env):
+    with pytest.raises(ScriptError):
+        env.execute("settings['threshold'] = 0", {})
+    assert env.evaluate('settings["threshold"]', {}) == 100
+
+
+def test_runtime_error_in_script_reports_line(env):
+    with pytest.raises(ScriptError) as info:
+        env.execute("x = 1\ny = 2\nz = x / 0\n", {})
+    assert info.value.line == 3 and "ZeroDivisionError" in str(info.value)
+
+
+# --- refusals -------------------------------------------------------------------------
+
+ESCAPES = [
+    "__import__('os')",
+    "import os",
+    "from os import path",
+    "().__class__.__base__.__subclasses__()",
+    "x._secret",
+    "open('/etc/passwd')",
+    "getattr(x, '__class__')",
+    "'{0.__class__}'.format(1)",
+    "eval('1')",
+]
+
+
+@pytest.mark.parametrize("source", ESCAPES)
+def test_escapes_are_refused_and_not_run(env, source, tmp_path):
+    marker = tmp_path / "ran"
+    # if the refused line were executed, the next line would create the marker
+    ctx = {"x": 1, "marker": str(marker)}
+    with pytest.raises(ScriptError):
+        env.execute(f"{source}\nok = True\n", ctx)
+    assert "ok" not in ctx and not marker.exists()
+
+
+@pytest.mark.parametrize("source", ["import os", "from os import path", "__import__('os')",
+                                    "open('/etc/passwd')", "eval('1')", "x._secret"])
+def test_escapes_are_refused_at_compile_time(env, source):
+    with pytest.raises(ScriptRefused):
+        env.execute(source, {"x": 1})
+    assert check_script(source) != []
+
+
+def test_format_escape_does_not_return_class(env):
+    with pytest.raises(ScriptError, match="format"):
+        env.evaluate("'{0.__class__}'.format(1)", {})
+
+
+def test_refused_escape_in_gateway_condition(env):
+    with pytest.raises(ScriptRefused):
+        env.evaluate("__import__('os').system('true')", {})
+
+
+def test_check_script_reports_line_of_problem():
+    problems = check_script("a = 1\nb = 2\nimport os\nc = 3\n")
+    assert [line for line, _ in problems] == [3]
+    assert "import" in problems[0][1]
+
+
+def test_check_script_ok_and_syntax_error_and_eval_mode():
+    assert check_script("a = 1\nfor i in range(3):\n    a += i\n") == []
+    assert check_script("amount > 3", mode="eval") == []
+    assert check_script("x = 1\nif x\n", mode="exec")[0][0] == 2
+    assert check_script("x = 1", mode="eval") != []  # a statement is no expression
+    assert check_script(None) != []  # never raises
+
+
+def test_compiled_code_is_cached():
+    from engine.runtime.scripts import _compile
+    check_script("cache_probe = 41 + 1")
+    hits = _compile.cache_info().hits
+    check_script("cache_probe = 41 + 1")
+    assert _compile.cache_info().hits == hits + 1
+
+
+# --- time and size limits ---------------------------------------------------------------
+
+@pytest.mark.parametrize("source", [
+    "while True: pass",
+    "[1 for _ in iter(int, 1)]",
+    "x = list(iter(int, 1))",
+    "def f(n):\n    return n and f(n - 1) + f(n - 1)\nf(80)",
+    "f = lambda n: n and f(n - 1) + f(n - 1)\nf(80)",
+    "n = 0\nfor a in range(10**6):\n    for b in range(10**6):\n        n += 1",
+    "[1 for a in range(200) for b in range(200) for c in range(200) for d in range(200)]",
+    "while True:\n    try:\n        while True: pass\n    except Exception:\n        pass",
+])
+def test_runaway_code_times_out(env, source):
+    exc, elapsed = _bounded(lambda: env.execute(source, {}))
+    assert isinstance(exc, ScriptTimeout), repr(exc)
+    assert 0.15 < elapsed < 1.0
+
+
+def test_timeout_on_expression(env):
+    exc, elapsed = _bounded(lambda: env.evaluate("[1 for _ in iter(int, 1)]", {}))
+    assert isinstance(exc, ScriptTimeout) and "0.2s" in str(exc)
+    assert elapsed < 1.0
+
+
+@pytest.mark.parametrize("source", [
+    "2 ** 10 ** 10", "'a' * 10**10", "10**10 * 'a'", "[0] * 10**10", "1 << 10**10",
+    "range(10**10)", "x = 'ab'\nwhile True:\n    x = x + x", "x = [1]\nwhile True:\n    x += x",
+])
+def test_huge_results_are_refused_quickly(env, source):
+    exc, elapsed = _bounded(lambda: env.execute(source, {}))
+    assert isinstance(exc, ScriptError) and "too large" in str(exc), repr(exc)
+    assert elapsed < 0.1
+
+
+def test_reasonable_arithmetic_still_works(env):
+    assert env.evaluate("2 ** 64 + len('ab' * 1000) + len(range(10**6))", {}) == 2**64 + 2000 + 10**6
+    assert env.evaluate("1 ** 10**9", {}) == 1
+
+
+def test_time_limit_is_per_thread(env):
+    """A short deadline set in one thread must not cut off a longer script in another."""
+    patient = RestrictedEnvironment({"now": time.monotonic}, time_limit=5)
+    results = {}
+
+    def long_but_legal():
+        patient.execute("end = now() + 0.6\nwhile now() < end:\n    pass", {})
+        results["long"] = "done"
+
+    thread = threading.Thread(target=long_but_legal, daemon=True)
+    thread.start()
+    time.sleep(0.1)
+    exc, _ = _bounded(lambda: env.execute("while True: pass", {}))  # 0.2 s limit
+    thread.join(3)
+    assert isinstance(exc, ScriptTimeout)
+    assert results == {"long": "done"}
+
+
+# --- globals validation -------------------------------------------------------------------
+
+def test_module_in_globals_is_refused():
+    with pytest.raises(ScriptError, match="module"):
+        RestrictedEnvironment({"os": os})
+
+
+def test_nested_module_in_globals_is_refused():
+    with pytest.raises(ScriptError, match="module"):
+        RestrictedEnvironment({"helpers": {"os": os}})
+
+
+def test_underscore_global_is_refused():
+    with pytest.raises(ScriptError):
+        RestrictedEnvironment({"_getattr_": getattr})
+
+
+def test_module_in_external_context_is_refused(env):
+    with pytest.raises(ScriptError):
+        env.evaluate("1", {}, external_context={"os": os})
+
+
+def test_call_service_is_refused(env):
+    with pytest.raises(ScriptError, match="service"):
+        env.call_service({}, operation_name="x")
+
+
+def test_evaluate_overhead_is_small(env):
+    ctx = {"amount": 150}
+    env.evaluate('amount >= settings["threshold"]', ctx)
+    n = 20000
+    start = time.perf_counter()
+    for _ in range(n):
+        env.evaluate('amount >= settings["threshold"]', ctx)
+    per_call = (time.perf_counter() - start) / n
+    assert per_call < 50e-6  # generous for slow CI; typically ~2 µs
+
+
+# --- end to end with SpiffWorkflow ------------------------------------------------------------
+
+BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  id="defs" targetNamespace="https://djflow.test/bpmn">
+  <bpmn:process id="gw" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="gateway" />
+    <bpmn:exclusiveGateway id="gateway" default="f_low">
+      <bpmn:incoming>f0</bpmn:incoming>
+      <bpmn:outgoing>f_high</bpmn:outgoing>
+      <bpmn:outgoing>f_low</bpmn:outgoing>
+    </bpmn:exclusiveGateway>
+    <bpmn:sequenceFlow id="f_high" sourceRef="gateway" targetRef="high">
+      <bpmn:conditionExpression>CONDITION</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f_low" sourceRef="gateway" targetRef="low" />
+    <bpmn:scriptTask id="high"><bpmn:incoming>f_high</bpmn:incoming><bpmn:outgoing>f1</bpmn:outgoing>
+      <bpmn:script>branch = "high"</bpmn:script></bpmn:scriptTask>
+    <bpmn:scriptTask id="low"><bpmn:incoming>f_low</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:script>branch = "low"</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f1" sourceRef="high" targetRef="end_high" />
+    <bpmn:sequenceFlow id="f2" sourceRef="low" targetRef="end_low" />
+    <bpmn:endEvent id="end_high"><bpmn:incoming>f1</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="end_low"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def _run_workflow(condition, data):
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_str(BPMN.replace("CONDITION", condition).encode(), filename="gw.bpmn")
+    workflow = BpmnWorkflow(parser.get_spec("gw"),
+                            script_engine=make_script_engine({"settings": {"threshold": 100}}))
+    start = workflow.get_next_task(state=TaskState.READY)
+    start.data.update(data)
+    workflow.do_engine_steps()
+    return workflow
+
+
+@pytest.mark.parametrize("amount, branch", [(150, "high"), (50, "low")])
+def test_gateway_takes_the_right_branch(amount, branch):
+    workflow = _run_workflow('amount &gt;= settings["threshold"]', {"amount": amount})
+    assert workflow.is_completed()
+    done = {t.task_spec.name for t in workflow.get_tasks(state=TaskState.COMPLETED)}
+    assert branch in done and ({"high", "low"} - {branch}).isdisjoint(done)
+    assert workflow.data["branch"] == branch
+
+
+def test_gateway_with_escape_condition_fails_without_running(tmp_path):
+    marker = tmp_path / "pwned"
+    condition = f"__import__('os').system('touch {marker}')"
+    with pytest.raises(Exception) as info:
+        _run_workflow(condition, {"amount": 150})
+    assert not marker.exists()
+    # Spiff wraps our refusal in WorkflowTaskException and keeps it as context
+    assert getattr(info.value, "error_type", None) == "ScriptRefused"
+    assert isinstance(info.value.__context__, ScriptRefused)
