@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.clock import now
 from engine.models.base import Base, BigId
@@ -27,12 +27,10 @@ class ProcessInstance(Base):
     # The workflow state without its spec (see engine/runtime/serializer.py).
     state: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[int] = mapped_column(Integer)
-    # Optimistic lock: every write bumps it and checks the value it read.
+    # Optimistic lock: every write bumps it and checks the value it read (engine/runtime/engine.py).
     version: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime] = mapped_column(default=now)
     ended_at: Mapped[datetime | None]
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class Task(Base):
@@ -60,9 +58,6 @@ class Task(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     comment: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict | None] = mapped_column(JSON)
-
-    # Lets a new instance and its first tasks be inserted in one flush; never lazy-loaded.
-    instance: Mapped[ProcessInstance] = relationship(lazy="raise")
 
 
 Index("ix_tasks_assignee_status", Task.assignee_id, Task.status)

@@ -22,11 +22,10 @@ from engine.config import Settings, get_settings
 from engine.db import Database
 from engine.errors import Conflict, EngineError, Forbidden, InvalidInput, NotFound
 from engine.forms.store import validate_data
-from engine.models import ProcessInstance
 from engine.org.rules import Person, RuleResolver, parse_rule
 from engine.runtime.definitions import DefinitionCache, DefinitionRuntime
 from engine.runtime.serializer import STATE_VERSION, dump_state, load_state
-from engine.runtime.views import ActResult, InstanceView, TaskView, instance_view
+from engine.runtime.views import ActResult, InstanceView, TaskView
 from engine.sql import Sql
 
 ACTION_NAMES = {"submit": "提交", "approve": "同意", "reject": "驳回"}
@@ -214,23 +213,19 @@ class WorkflowEngine:
             user = _user(sql, username)
             where = "t.assignee_id = ? AND t.status = 'open'" if status == "open" else \
                 "t.completed_by = ? AND t.status = 'completed'"
-            rows = sql.rows(
-                f"SELECT {', '.join('t.' + c for c in _TASK_COLS.split(', '))}, i.title, i.definition_key, "
-                "a.username, a.display_name, b.username FROM tasks t JOIN process_instances i ON i.id = t.instance_id "
-                "LEFT JOIN users a ON a.id = t.assignee_id LEFT JOIN users b ON b.id = t.completed_by "
-                f"WHERE {where} ORDER BY t.id", (user.id,))
-            out = []
-            for r in rows:
-                t = TaskRow.from_db(r[:18])
-                out.append(_task_view(t, r[18], r[19], r[20], r[21], r[22]))
-            return out
+            return _task_views(sql, where, (user.id,))
 
     def instance(self, *, instance_id: int) -> InstanceView:
+        """One instance with every task it has had (its history), oldest first."""
         with self.db.read() as s:
-            instance = s.get(ProcessInstance, instance_id)
-            if instance is None:
+            sql = Sql(s)
+            r = sql.row("SELECT i.id, i.definition_key, i.definition_version, i.title, i.status, u.username, "
+                        "u.display_name, i.started_at, i.ended_at FROM process_instances i "
+                        "JOIN users u ON u.id = i.initiator_id WHERE i.id = ?", (instance_id,))
+            if r is None:
                 raise NotFound(f"流程实例 {instance_id} 不存在")
-            return instance_view(s, instance)
+            return InstanceView(*r[:7], started_at=_iso(Sql.from_ts(r[7])), ended_at=_iso(Sql.from_ts(r[8])),
+                                tasks=_task_views(sql, "t.instance_id = ?", (instance_id,)))
 
     # -- internals ------------------------------------------------------------------------
     def _apply(self, sql: Sql, inst: InstanceRow, workflow: BpmnWorkflow, d: DefinitionRuntime, task: TaskRow,
@@ -364,15 +359,25 @@ def _check_can_act(sql: Sql, task: TaskRow, inst: InstanceRow, user: User) -> No
         raise Forbidden(f"任务 {task.id}「{task.node_name}」不是 {user.display_name} 的待办")
 
 
+def _iso(v: datetime | None) -> str | None:
+    return v.isoformat() if v else None
+
+
+def _task_views(sql: Sql, where: str, params: tuple) -> list[TaskView]:
+    rows = sql.rows(
+        f"SELECT {', '.join('t.' + c for c in _TASK_COLS.split(', '))}, i.title, i.definition_key, "
+        "a.username, a.display_name, b.username FROM tasks t JOIN process_instances i ON i.id = t.instance_id "
+        "LEFT JOIN users a ON a.id = t.assignee_id LEFT JOIN users b ON b.id = t.completed_by "
+        f"WHERE {where} ORDER BY t.id", params)
+    return [_task_view(TaskRow.from_db(r[:18]), *r[18:]) for r in rows]
+
+
 def _task_view(t: TaskRow, title: str, key: str, assignee: str | None, assignee_name: str | None,
                completed_by: str | None) -> TaskView:
-    def iso(v: datetime | None) -> str | None:
-        return v.isoformat() if v else None
-
     return TaskView(id=t.id, instance_id=t.instance_id, instance_title=title, definition_key=key,
                     node_id=t.node_id, node_name=t.node_name, form_key=t.form_key, assignee=assignee,
                     assignee_name=assignee_name, status=t.status, outcome=t.outcome, comment=t.comment,
-                    created_at=iso(t.created_at), completed_at=iso(t.completed_at), completed_by=completed_by,
+                    created_at=_iso(t.created_at), completed_at=_iso(t.completed_at), completed_by=completed_by,
                     data=t.data)
 
 
