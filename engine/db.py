@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.sql import Sql
+
 
 def _prepare_sqlite_path(url: str) -> None:
     database = make_url(url).database
@@ -75,6 +77,26 @@ class Database:
         with self._write() as session:
             with session.begin():
                 yield session
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Sql]:
+        """The unit of work of the per-action hot path: raw statements (engine/sql.py) on a pooled
+        connection, committed once at the end, rolled back on any exception. Same guarantees as
+        `unit_of_work`, without the ORM session's cost."""
+        raw = self.engine.raw_connection()
+        try:
+            if self.is_sqlite:
+                raw.cursor().execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield Sql(raw.dbapi_connection, pg=not self.is_sqlite)
+            if write:
+                raw.commit()
+            else:
+                raw.rollback()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()  # back to the pool
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,13 +1,15 @@
 """Raw DB-API access for the per-action hot path, inside the unit of work's own transaction.
 
-Why not the ORM here: on this 2-core machine one ORM query costs ~360 µs and a raw DB-API
-query ~14 µs (bench/report.md). An action issues about a dozen statements, so the ORM alone
+Why not the ORM here: on this 2-core machine one ORM query costs ~250–360 µs, the same query
+through SQLAlchemy Core ~70–100 µs and through the DB-API cursor ~12–14 µs. An action issues about a dozen statements, so the ORM alone
 would cap djflow far below its target of 100 complete approval chains per second. The ORM
 models stay the definition of the schema (migrations, deploy, set-up, admin screens); only the
 statements an action runs go through here.
 
 Portability is kept small and explicit: statements are written with `?` placeholders
-(translated to `%s` for psycopg), timestamps are written the way SQLAlchemy stores them on
+(translated to `%s` for psycopg), transactions are begun and ended by `Database.transaction()`
+without an ORM session (one empty session-managed transaction costs more than the whole action's
+statements), timestamps are written the way SQLAlchemy stores them on
 SQLite, JSON is written as text and parsed on read where the driver does not.
 """
 from __future__ import annotations
@@ -21,10 +23,17 @@ _PG_SQL: dict[str, str] = {}
 
 
 class Sql:
-    def __init__(self, session: Session):
-        conn = session.connection()  # begins the transaction (BEGIN IMMEDIATE on SQLite)
-        self.pg = conn.dialect.name == "postgresql"
-        self._cur = conn.connection.dbapi_connection.cursor()
+    """Statements on one DB-API connection, in whatever transaction it is in."""
+
+    def __init__(self, dbapi_connection, *, pg: bool):
+        self.pg = pg
+        self._cur = dbapi_connection.cursor()
+
+    @classmethod
+    def of(cls, session: Session) -> Sql:
+        """The connection of an ORM session (begins its transaction: BEGIN IMMEDIATE on SQLite writes)."""
+        conn = session.connection()
+        return cls(conn.connection.dbapi_connection, pg=conn.dialect.name == "postgresql")
 
     def _sql(self, sql: str) -> str:
         if not self.pg:

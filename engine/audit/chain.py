@@ -69,16 +69,18 @@ def append_events(sql: Sql, events: list[NewEvent], *, hash_alg: str | None = No
     alg = hash_alg or get_settings().audit_hash
     seq, prev = sql.row("SELECT seq, hash FROM audit_head WHERE id = 1" + sql.for_update())
     ts = now()
+    stored_ts = sql.ts(ts)
     rows = []
     for e in events:
         seq += 1
-        # Round-trip through JSON so what is hashed is exactly what the database gives back.
-        payload = json.loads(json.dumps(e.payload or {}, ensure_ascii=False, default=str))
+        # Hash exactly what the database will give back: the payload as parsed from its stored text.
+        stored = json.dumps(e.payload or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+        payload = json.loads(stored)
         body = event_body(seq=seq, ts=ts, actor_id=e.actor_id, on_behalf_of=e.on_behalf_of, action=e.action,
                           instance_id=e.instance_id, task_id=e.task_id, payload=payload, hash_alg=alg)
         digest = chain_hash(alg, prev, body)
-        rows.append((seq, sql.ts(ts), e.actor_id, e.on_behalf_of, e.action, e.instance_id, e.task_id,
-                     sql.json(payload), alg, prev, digest))
+        rows.append((seq, stored_ts, e.actor_id, e.on_behalf_of, e.action, e.instance_id, e.task_id,
+                     stored, alg, prev, digest))
         prev = digest
     sql.many("INSERT INTO audit_events (seq, ts, actor_id, on_behalf_of, action, instance_id, task_id, payload,"
              " hash_alg, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
@@ -91,7 +93,7 @@ def append(session: Session, *, action: str, actor_id: int | None = None, on_beh
            hash_alg: str | None = None) -> int:
     """Append one event in `session`'s transaction (pending ORM changes are flushed first)."""
     session.flush()
-    return append_events(Sql(session), [NewEvent(action, actor_id, on_behalf_of, instance_id, task_id, payload)],
+    return append_events(Sql.of(session), [NewEvent(action, actor_id, on_behalf_of, instance_id, task_id, payload)],
                          hash_alg=hash_alg)
 
 

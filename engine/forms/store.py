@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -109,12 +108,12 @@ _MESSAGES = {
 }
 
 
-@lru_cache(maxsize=512)
-def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER)
+def make_validator(schema: dict) -> Draft202012Validator:
+    """A Draft 2020-12 validator that also checks formats (date, email, …)."""
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def validate_data(schema: dict, data: object) -> list[FieldProblem]:
+def validate_data(schema: dict, data: object, validator: Draft202012Validator | None = None) -> list[FieldProblem]:
     """Validate submitted data; every problem names the field and a reason a person can act on.
 
     Fields that the form does not declare are refused: a form is also a write permission, and an
@@ -127,7 +126,7 @@ def validate_data(schema: dict, data: object) -> list[FieldProblem]:
     for name in data:
         if name not in declared:
             problems.append(FieldProblem(name, _MESSAGES["additionalProperties"]))
-    validator = _validator(canonical_json(schema).decode("utf-8"))
+    validator = validator or make_validator(schema)
     for err in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
         field = "/".join(str(p) for p in err.path)
         if err.validator == "required":

@@ -8,11 +8,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from jsonschema import Draft202012Validator
 
 from engine.definitions import process_settings
 from engine.errors import NotFound
-from engine.models import ProcessDefinition
+from engine.forms.store import make_validator
 from engine.runtime.scripts import make_script_engine
 from engine.runtime.serializer import load_spec
 from engine.sql import Sql
@@ -47,6 +47,7 @@ class FormVersion:
     title: str
     schema: dict
     ui_schema: dict
+    validator: Draft202012Validator
 
 
 @dataclass(frozen=True)
@@ -77,19 +78,20 @@ class DefinitionCache:
         self._forms: dict[tuple[str, int], FormVersion] = {}
         self._script_time_limit = script_time_limit
 
-    def get(self, session: Session, definition_id: int, row: ProcessDefinition | None = None) -> DefinitionRuntime:
+    def get(self, sql: Sql, definition_id: int) -> DefinitionRuntime:
         cached = self._by_id.get(definition_id)
         if cached is not None:
             return cached
-        row = row or session.get(ProcessDefinition, definition_id)
+        row = sql.row("SELECT id, key, version, name, spec_json, settings, form_refs, nodes "
+                      "FROM process_definitions WHERE id = ?", (definition_id,))
         if row is None:
             raise NotFound(f"流程定义 {definition_id} 不存在")
-        spec, subprocess_specs = load_spec(row.spec_json)
-        values = process_settings(row.settings)
+        spec, subprocess_specs = load_spec(row[4])
+        values = process_settings(Sql.from_json(row[5]))
         runtime = DefinitionRuntime(
-            id=row.id, key=row.key, version=row.version, name=row.name, spec=spec,
-            subprocess_specs=subprocess_specs, settings=values, form_refs=dict(row.form_refs),
-            nodes=dict(row.nodes),
+            id=row[0], key=row[1], version=row[2], name=row[3], spec=spec,
+            subprocess_specs=subprocess_specs, settings=values, form_refs=Sql.from_json(row[6]),
+            nodes=Sql.from_json(row[7]),
             script_engine=make_script_engine({"settings": values}, time_limit=self._script_time_limit))
         with self._lock:
             return self._by_id.setdefault(definition_id, runtime)
@@ -101,7 +103,8 @@ class DefinitionCache:
                           (key, version))
             if row is None:
                 raise NotFound(f"表单 {key} v{version} 不存在")
+            schema = Sql.from_json(row[1])
             with self._lock:
                 found = self._forms.setdefault((key, version), FormVersion(
-                    key, version, row[0], Sql.from_json(row[1]), Sql.from_json(row[2])))
+                    key, version, row[0], schema, Sql.from_json(row[2]), make_validator(schema)))
         return found

@@ -118,14 +118,13 @@ class WorkflowEngine:
               business_key: str | None = None) -> ActResult:
         """Start the newest published version of `key` as `username`; with `data`, also submit
         the initiator's own first task (发起申请) in the same unit of work."""
-        with self.db.unit_of_work() as s:
-            sql = Sql(s)
+        with self.db.transaction() as sql:
             user = _user(sql, username)
             found = sql.row("SELECT id FROM process_definitions WHERE key = ? AND status = 'published' "
                             "ORDER BY version DESC LIMIT 1", (key,))
             if found is None:
                 raise NotFound(f"没有已发布的流程 {key}")
-            d = self.definitions.get(s, found[0])
+            d = self.definitions.get(sql, found[0])
             workflow = BpmnWorkflow(d.spec, d.subprocess_specs, script_engine=d.script_engine)
             inst = InstanceRow(None, d.id, d.key, d.version, title or f"{user.display_name}的{d.name}", "running",
                                "", STATE_VERSION, 1, user)
@@ -161,8 +160,7 @@ class WorkflowEngine:
         """Act on one task as `username`. Exactly one of two concurrent actions on an instance wins."""
         if action not in ACTION_NAMES:
             raise InvalidInput(f"未知的操作 {action}；可用：{'、'.join(ACTION_NAMES)}")
-        with self.db.unit_of_work() as s:
-            sql = Sql(s)
+        with self.db.transaction() as sql:
             user = _user(sql, username)
             found = sql.row(
                 "SELECT i.id, i.definition_id, i.definition_key, i.definition_version, i.title, i.status, i.state, "
@@ -177,7 +175,7 @@ class WorkflowEngine:
                 (inst.id, task_id))]
             task = next(t for t in rows if t.id == task_id)
             _check_can_act(sql, task, inst, user)
-            d = self.definitions.get(s, inst.definition_id)
+            d = self.definitions.get(sql, inst.definition_id)
             node = d.node(task.node_id)
             if action not in node.actions:
                 raise InvalidInput(f"「{node.name}」不能执行“{ACTION_NAMES[action]}”；可用："
@@ -208,8 +206,7 @@ class WorkflowEngine:
         """A person's open tasks (待办) or the tasks they completed (已办), oldest first."""
         if status not in ("open", "done"):
             raise InvalidInput("status 只能是 open 或 done")
-        with self.db.read() as s:
-            sql = Sql(s)
+        with self.db.transaction(write=False) as sql:
             user = _user(sql, username)
             where = "t.assignee_id = ? AND t.status = 'open'" if status == "open" else \
                 "t.completed_by = ? AND t.status = 'completed'"
@@ -217,8 +214,7 @@ class WorkflowEngine:
 
     def instance(self, *, instance_id: int) -> InstanceView:
         """One instance with every task it has had (its history), oldest first."""
-        with self.db.read() as s:
-            sql = Sql(s)
+        with self.db.transaction(write=False) as sql:
             r = sql.row("SELECT i.id, i.definition_key, i.definition_version, i.title, i.status, u.username, "
                         "u.display_name, i.started_at, i.ended_at FROM process_instances i "
                         "JOIN users u ON u.id = i.initiator_id WHERE i.id = ?", (instance_id,))
@@ -235,7 +231,7 @@ class WorkflowEngine:
         data = dict(data or {})
         if node.form_key:
             form = self.definitions.form_for(sql, node.form_key, d.form_refs[node.form_key])
-            problems = validate_data(form.schema, data)
+            problems = validate_data(form.schema, data, form.validator)
             if problems:
                 raise InvalidInput(f"表单「{form.title}」填写有误：" + "；".join(
                     f"{p.field or '表单'} {p.reason}" for p in problems), errors=problems)

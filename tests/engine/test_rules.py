@@ -44,7 +44,7 @@ def test_invalid_rules_say_what_is_wrong(text, says):
 def names(engine: WorkflowEngine, text: str, data: dict | None = None, initiator: str = "staff1") -> list[str]:
     with engine.db.read() as s:
         who = s.scalar(select(User).where(User.username == initiator))
-        resolver = RuleResolver(Sql(s), initiator=Person(who.id, who.username, who.display_name),
+        resolver = RuleResolver(Sql.of(s), initiator=Person(who.id, who.username, who.display_name),
                                 department_id=who.department_id, branch_id=who.branch_id, data=data or {})
         return [p.username for p in resolver.resolve(parse_rule(text))]
 
