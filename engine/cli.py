@@ -27,8 +27,9 @@ app.add_typer(instance_app, name="instance")
 app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: a problem line `file:line: code message` must stay one line when piped to grep or an editor.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
 AsUser = Annotated[str, typer.Option("--as", help="以此用户名操作")]

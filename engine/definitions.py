@@ -88,6 +88,10 @@ def load_process(folder: Path, settings: Settings, *, form_exists: Callable[[str
         if bad:
             return None, bad
     key = str(meta.get("key") or folder.name)
+    size = bpmn_path.stat().st_size
+    if size > settings.bpmn_max_bytes:  # refuse before reading it into memory
+        return None, [Problem(filename, 1, "DJ001",
+                              f"文件大小 {size} 字节，超过上限 {settings.bpmn_max_bytes} 字节")]
     data = bpmn_path.read_bytes()
     try:
         tree = parse_xml(data, filename, max_bytes=settings.bpmn_max_bytes)
@@ -126,9 +130,17 @@ def load_process(folder: Path, settings: Settings, *, form_exists: Callable[[str
         return None, exc.problems
     return ProcessSource(
         key=key, name=str(meta.get("name") or parsed.name), process_id=process_id, bpmn_path=bpmn_path,
-        bpmn_xml=data.decode("utf-8"), meta=meta, nodes=_node_configs(tree, process_id, key, meta),
+        bpmn_xml=_xml_text(data, tree), meta=meta, nodes=_node_configs(tree, process_id, key, meta),
         spec_json=dump_spec(parsed.spec, parsed.subprocess_specs), local_forms=local_forms,
     ), []
+
+
+def _xml_text(data: bytes, tree) -> str:
+    """The file as text in the encoding it declares (a UTF-16 BPMN is as valid as a UTF-8 one)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode(tree.docinfo.encoding or "utf-8", errors="replace")
 
 
 def _settings_problems(meta: dict, filename: str) -> list[Problem]:

@@ -33,7 +33,8 @@ _ENUMS = {
     "signatureRequired": {"true", "false"},
 }
 _DURATION = re.compile(r"P(?:\d+WD|(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?)")
-_TIMEOUT = re.compile(r"(remind:\d+)?(,?then:(auto_approve|auto_reject|escalate(:.+)?))?")
+_THEN = r"then:(?:auto_approve|auto_reject|escalate(?::.+)?)"
+_TIMEOUT = re.compile(rf"remind:\d+(?:,{_THEN})?|{_THEN}")
 
 
 def properties(el: etree._Element) -> dict[str, tuple[str, int]]:
@@ -65,7 +66,7 @@ def check_property(name: str, value: str) -> str | None:
             return f"fieldPermissions 不是合法 JSON：{exc.msg}"
         if not isinstance(perms, dict) or any(v not in ("edit", "read", "hidden") for v in perms.values()):
             return "fieldPermissions 应为 {字段: edit|read|hidden}"
-    if name == "dueIn" and (value == "P" or not _DURATION.fullmatch(value)):
+    if name == "dueIn" and (value == "P" or value.endswith("T") or not _DURATION.fullmatch(value)):
         return f"dueIn 的取值 '{value}' 不是 ISO 8601 时长（可用 WD 表示工作日，如 P3WD）"
     if name == "timeout" and (not value or not _TIMEOUT.fullmatch(value)):
         return f"timeout 的取值 '{value}' 无效；例如 remind:2,then:escalate"
@@ -136,7 +137,8 @@ def lint_tree(tree: etree._ElementTree, filename: str, *, process_id: str,
             try:
                 parse_rule(rule[0])
             except RuleSyntaxError as exc:
-                problems.append(Problem(filename, rule[1], "DJ201", f"用户任务 {label}：{exc}"))
+                reason = str(exc) if f"'{rule[0]}'" in str(exc) else f"处理人规则 '{rule[0]}'：{exc}"
+                problems.append(Problem(filename, rule[1], "DJ201", f"用户任务 {label}：{reason}"))
         for name, (value, pline) in props.items():
             reason = check_property(name, value)
             if reason:
@@ -153,6 +155,9 @@ def lint_tree(tree: etree._ElementTree, filename: str, *, process_id: str,
         problems.append(Problem(filename, process.sourceline or 1, "DJ203", "流程没有发起人任务（发起申请）"))
 
     problems += script_problems(process, filename)
+    for other in root.iterfind("bpmn:process", NS):  # processes it calls run the same restricted code
+        if other is not process:
+            problems += script_problems(other, filename)
     return problems
 
 
@@ -175,7 +180,9 @@ def script_problems(process: etree._Element, filename: str) -> list[Problem]:
             continue
         owner = el.getparent()
         label = owner.get("id") if owner is not None else ""
+        # An expression is compiled stripped: add back the lines its leading whitespace spans.
+        lead = source[: len(source) - len(source.lstrip())].count("\n") if mode == "eval" else 0
         for line, message in check_script(source.strip() if mode == "eval" else source, mode):
-            at = (el.sourceline or 1) + ((line or 1) - 1 if mode == "exec" else 0)
+            at = (el.sourceline or 1) + lead + (line or 1) - 1
             problems.append(Problem(filename, at, "DJ301", f"{label}：脚本不被允许：{message}"))
     return problems
