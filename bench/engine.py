@@ -98,7 +98,6 @@ class PhaseResult:
     action_ms: dict[str, list[float]] = field(default_factory=dict)  # label -> per-call latencies
     counted_instances: int | None = None  # the SQL counts below are over these (not the timed ones)
     statements: int | None = None     # every statement SQLite ran (trace callback)
-    sa_statements: int | None = None  # the ones SQLAlchemy's before_cursor_execute saw
     commits: int | None = None
     rollbacks: int | None = None
     statement_kinds: dict[str, int] = field(default_factory=dict)
@@ -119,7 +118,6 @@ class PhaseResult:
                 "instances_per_s": self.ips, "ms_per_action": self.ms_per_action, "latency_ms": lat,
                 "counted_instances": self.counted_instances,
                 "statements_per_instance": _per(self.statements, self.counted_instances),
-                "sqlalchemy_event_statements_per_instance": _per(self.sa_statements, self.counted_instances),
                 "commits_per_instance": _per(self.commits, self.counted_instances),
                 "rollbacks_per_instance": _per(self.rollbacks, self.counted_instances),
                 "statement_kinds_per_instance": {k: v / self.counted_instances
@@ -220,22 +218,18 @@ def _state_sizes(workflow: BpmnWorkflow) -> dict:
 class Counting:
     """Counts the SQL of one Database, at two levels.
 
-    SQLAlchemy's `before_cursor_execute` sees only what SQLAlchemy itself executes; djflow's hot path
-    (engine/sql.py) runs its statements on the DB-API cursor directly, which no SQLAlchemy event sees.
-    So every statement SQLite runs is also counted with sqlite3's trace callback (set on each new
-    connection; an executemany counts once per row, BEGIN/COMMIT/ROLLBACK count too). Commits and
-    rollbacks are SQLAlchemy's `commit`/`rollback` events.
+    djflow's hot path (engine/sql.py, Database.transaction) runs its statements and its
+    BEGIN/COMMIT/ROLLBACK on the DB-API connection directly, which no SQLAlchemy event sees, so every
+    statement SQLite runs is counted with sqlite3's trace callback (set on each new connection; an
+    executemany counts once per row). Commits and rollbacks are the COMMIT and ROLLBACK statements.
     """
 
     def __init__(self, db: Database):
         self.db = db
-        self.statements = self.sa_statements = self.commits = self.rollbacks = 0
+        self.statements = 0
         self.kinds: Counter = Counter()
         self.log: list[str] | None = None
         self.tracing = False
-        event.listen(db.engine, "before_cursor_execute", self._on_sa_execute)
-        event.listen(db.engine, "commit", self._on_commit)
-        event.listen(db.engine, "rollback", self._on_rollback)
         event.listen(db.engine, "connect", self._on_connect)
 
     def trace(self, on: bool) -> None:
@@ -255,18 +249,9 @@ class Counting:
         if self.log is not None:
             self.log.append(" ".join(statement.split()))
 
-    def _on_sa_execute(self, conn, cursor, statement, parameters, context, executemany):
-        self.sa_statements += 1
-
-    def _on_commit(self, conn):
-        self.commits += 1
-
-    def _on_rollback(self, conn):
-        self.rollbacks += 1
-
     def snapshot(self) -> dict:
-        return {"statements": self.statements, "sa_statements": self.sa_statements, "commits": self.commits,
-                "rollbacks": self.rollbacks, "kinds": Counter(self.kinds)}
+        return {"statements": self.statements, "commits": self.kinds["COMMIT"],
+                "rollbacks": self.kinds["ROLLBACK"], "kinds": Counter(self.kinds)}
 
 
 class DjflowSetup:
@@ -472,7 +457,7 @@ class DjflowVariant(Variant):
             action_ms["list_tasks"] = self.list_times
         result = PhaseResult(
             self.name, self.label, n, self.seconds, action_ms, counted_instances=k,
-            statements=c["statements"], sa_statements=c["sa_statements"], commits=c["commits"],
+            statements=c["statements"], commits=c["commits"],
             rollbacks=c["rollbacks"], statement_kinds=dict(c["kinds"]),
             extra={"state_bytes_completed_mean": statistics.fmean(sizes), "state_bytes_completed_max": max(sizes),
                    "state_bytes_after_each_action_sample": self.sample["state_bytes_after"],
@@ -775,13 +760,12 @@ def render(raw: dict) -> str:
     w("")
     w("## SQL per complete instance (djflow)")
     w("")
-    w("| variant | statements run by SQLite | seen by SQLAlchemy events | commits | rollbacks | by kind (SQLite) |")
-    w("|---|---:|---:|---:|---:|---|")
+    w("| variant | statements run by SQLite | commits | rollbacks | by kind |")
+    w("|---|---:|---:|---:|---|")
     for p in (dj, di):
         kinds = ", ".join(f"{k} {v:g}" for k, v in sorted(p["statement_kinds_per_instance"].items(),
                                                              key=lambda kv: -kv[1]))
-        w(f"| {p['label']} | {p['statements_per_instance']:.1f} | "
-          f"{p['sqlalchemy_event_statements_per_instance']:.1f} | {p['commits_per_instance']:.1f} | "
+        w(f"| {p['label']} | {p['statements_per_instance']:.1f} | {p['commits_per_instance']:.1f} | "
           f"{p['rollbacks_per_instance']:.1f} | {kinds} |")
     w("")
     same = len(dj["statements_per_instance_distinct"]) == 1 and len(di["statements_per_instance_distinct"]) == 1
@@ -791,13 +775,10 @@ def render(raw: dict) -> str:
       + ("; every counted instance ran exactly the same number of statements. " if same else
          f"; statements per instance varied: {dj['statements_per_instance_distinct']} / "
          f"{di['statements_per_instance_distinct']}. ")
-      + "Commits and rollbacks are SQLAlchemy's `commit` and "
-      "`rollback` events on `db.engine`: each write action is one transaction, so 4 commits per instance is "
-      "the floor, and read sessions (`list_tasks`) end with a rollback. SQLAlchemy's `before_cursor_execute` "
-      "only sees what SQLAlchemy executes (here the `BEGIN` of djflow's `begin` hook); the statements of an "
-      "action go straight to the DB-API cursor (engine/sql.py), so the full count comes from sqlite3's trace "
-      "callback, which sees every statement SQLite runs, `BEGIN`/`COMMIT`/`ROLLBACK` included (an "
-      "`executemany` counts once per row). The statements of each action of one sample instance "
+      + "Each write action is one transaction, so 4 commits per instance is the floor, and read transactions "
+      "(`list_tasks`) end with a rollback. The statements of an action go straight to the DB-API cursor "
+      "(engine/sql.py), so they are counted with sqlite3's trace callback, which sees every statement SQLite "
+      "runs, `BEGIN`/`COMMIT`/`ROLLBACK` included (an `executemany` counts once per row). The statements of each action of one sample instance "
       "(djflow · new_tasks; SQLite shows them with the values bound, cut at 200 characters):")
     w("")
     for a in raw["sample_sql"]:
