@@ -49,9 +49,19 @@ def _local(ts: str | None) -> str:
     return local(datetime.fromisoformat(ts)).strftime("%Y-%m-%d %H:%M") if ts else ""
 
 
-def _db() -> Database:
+def _db(*, ready: bool = True) -> Database:
+    """The configured database; unless `ready=False`, refuse one whose schema is missing or old."""
     settings = get_settings()
-    return Database(settings.database_url, echo=settings.sql_echo)
+    db = Database(settings.database_url, echo=settings.sql_echo)
+    if ready:
+        from engine.migrate import pending_revisions
+
+        pending = pending_revisions(db)
+        if pending:
+            err.print(f"错误：数据库 {settings.database_url} 尚未初始化或不是最新结构"
+                      f"（待执行迁移：{', '.join(pending)}）。请先运行 djflow init", markup=False, highlight=False)
+            raise typer.Exit(1)
+    return db
 
 
 def _engine():
@@ -104,7 +114,7 @@ def init(demo: Annotated[bool, typer.Option("--demo", help="同时创建演示�
     settings = get_settings()
     say = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]·[/dim] {m}"))
     try:
-        report = run_init(_db(), settings, demo=demo, on_step=say)
+        report = run_init(_db(ready=False), settings, demo=demo, on_step=say)
     except EngineError as exc:
         _fail(exc, as_json)
 
@@ -138,14 +148,24 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="BPMN 文件、流
 
 @app.command()
 def deploy(paths: Annotated[list[Path], typer.Argument(help="流程目录、表单目录或其上级目录")],
+           as_user: Annotated[str | None, typer.Option("--as", help="发布人用户名（记入审计日志）")] = None,
            as_json: JsonOpt = False) -> None:
     """发布新版本（内容未变化的不产生新版本）。"""
+    from sqlalchemy import select
+
     from engine.definitions import deploy_paths
+    from engine.errors import NotFound
+    from engine.models import User
 
     db = _db()
     try:
         with db.unit_of_work() as s:
-            results = deploy_paths(s, paths, get_settings())
+            actor_id = None
+            if as_user is not None:
+                actor_id = s.scalar(select(User.id).where(User.username == as_user))
+                if actor_id is None:
+                    raise NotFound(f"用户 {as_user} 不存在")
+            results = deploy_paths(s, paths, get_settings(), actor_id=actor_id)
     except (EngineError, DefinitionInvalid) as exc:
         _fail(exc, as_json)
     _emit(as_json, [r.__dict__ for r in results], lambda: [out.print(

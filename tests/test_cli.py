@@ -69,6 +69,8 @@ def test_the_approval_chain_from_the_command_line(djflow):
 
 
 def test_cli_errors_are_clear_and_exit_1(djflow):
+    early = djflow("task", "list", "--as", "staff1", ok=None)
+    assert early.returncode == 1 and "请先运行 djflow init" in early.stderr and "Traceback" not in early.stderr
     djflow("init", "--demo")
     bad = djflow("instance", "start", "approval_chain", "--as", "staff1", "--data",
                  json.dumps({**REQUEST, "amount": -1}), ok=None)
