@@ -165,7 +165,12 @@ def deploy(paths: Annotated[list[Path], typer.Argument(help="流程目录、表�
                 actor_id = s.scalar(select(User.id).where(User.username == as_user))
                 if actor_id is None:
                     raise NotFound(f"用户 {as_user} 不存在")
-            results = deploy_paths(s, paths, get_settings(), actor_id=actor_id)
+            with Progress(TextColumn("检查并部署 {task.description}"), BarColumn(), MofNCompleteColumn(),
+                          console=err, disable=as_json, transient=True) as bar:
+                job = bar.add_task("", total=None)
+                results = deploy_paths(s, paths, get_settings(), actor_id=actor_id,
+                                       progress=lambda n, total, name: bar.update(job, completed=n, total=total,
+                                                                                  description=name))
     except (EngineError, DefinitionInvalid) as exc:
         _fail(exc, as_json)
     _emit(as_json, [r.__dict__ for r in results], lambda: [out.print(
@@ -199,6 +204,10 @@ def instance_show(instance_id: int, as_json: JsonOpt = False) -> None:
     def human() -> None:
         out.print(f"[bold]#{view.id} {view.title}[/bold]  {view.definition_key} v{view.definition_version}  "
                   f"{STATUSES.get(view.status, view.status)}  发起人 {view.initiator_name}（{view.initiator}）")
+        submitted = next((t.data for t in view.tasks if t.outcome == "submitted" and t.data), None)
+        if submitted:
+            out.print("申请内容：" + "；".join(f"{k}={v}" for k, v in submitted.items()), markup=False,
+                      highlight=False)
         table = Table("任务", "节点", "处理人", "状态", "结果", "意见", "完成时间")
         for t in view.tasks:
             table.add_row(str(t.id), t.node_name, t.assignee_name or "", TASK_STATUSES.get(t.status, t.status),

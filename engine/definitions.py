@@ -281,14 +281,23 @@ def store_process(session: Session, source: ProcessSource, *, actor_id: int | No
     return Deployed("process", source.key, version, True)
 
 
-def deploy_paths(session: Session, paths: Iterable[Path], settings: Settings, *, actor_id: int | None = None
-                 ) -> list[Deployed]:
+def deploy_paths(session: Session, paths: Iterable[Path], settings: Settings, *, actor_id: int | None = None,
+                 progress: Callable[[int, int, str], None] | None = None) -> list[Deployed]:
     """Validate then store every form and process under `paths`, in one unit of work.
 
     Nothing is written unless everything validates: a half-deployed set of definitions would
-    leave processes pointing at forms that do not exist.
+    leave processes pointing at forms that do not exist. `progress(done, total, name)` hears
+    each folder as it is checked.
     """
     process_dirs, form_dirs = collect(paths, settings)
+    total, done = len(process_dirs) + len(form_dirs), 0
+
+    def step(folder: Path) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, folder.name)
+
     forms: list[FormSource] = []
     problems: list[Problem] = []
     for folder in form_dirs:
@@ -296,6 +305,7 @@ def deploy_paths(session: Session, paths: Iterable[Path], settings: Settings, *,
         problems += found
         if source is not None:
             forms.append(source)
+        step(folder)
     keys = {f.key for f in forms}
 
     def form_exists(key: str) -> bool:
@@ -307,6 +317,7 @@ def deploy_paths(session: Session, paths: Iterable[Path], settings: Settings, *,
         problems += found
         if source is not None:
             processes.append(source)
+        step(folder)
     if problems:
         raise DefinitionInvalid(f"{len(problems)} 个问题，未部署任何定义", problems=sorted(problems))
     results = [store_form(session, f, actor_id=actor_id) for f in forms]

@@ -62,7 +62,12 @@ def test_the_approval_chain_from_the_command_line(djflow):
     assert shown["status"] == "completed"
     assert [t["assignee"] for t in shown["tasks"]] == ["staff1", "kezhang", "fenguan", "juzhang"]
     human = djflow("instance", "show", str(instance_id)).stdout
-    assert "已通过" in human and "主要负责人审批" in human
+    assert "已通过" in human and "主要负责人审批" in human and "amount=12000" in human
+
+    redeploy = djflow("deploy", "process_definitions", "forms", "--as", "admin")
+    assert "approval_chain v1（未变化）" in redeploy.stdout
+    unknown = djflow("deploy", "process_definitions", "--as", "nobody", ok=None)
+    assert unknown.returncode == 1 and "用户 nobody 不存在" in unknown.stderr
 
     verify = djflow("audit", "verify")
     assert "审计链完整" in verify.stdout
