@@ -20,7 +20,7 @@ from engine.audit import NewEvent, append_events
 from engine.clock import local, now
 from engine.config import Settings, get_settings
 from engine.db import Database
-from engine.errors import Conflict, EngineError, Forbidden, InvalidInput, NotFound
+from engine.errors import Conflict, EngineError, FieldProblem, Forbidden, InvalidInput, NotFound
 from engine.forms.store import validate_data
 from engine.org.rules import Person, RuleResolver, parse_rule
 from engine.runtime.definitions import DefinitionCache, DefinitionRuntime
@@ -31,6 +31,8 @@ from engine.sql import Sql
 ACTION_NAMES = {"submit": "提交", "approve": "同意", "reject": "驳回"}
 OUTCOMES = {"submit": "submitted", "approve": "approved", "reject": "rejected"}
 MAX_COMMENT = 2000
+MAX_TITLE = 300  # process_instances.title
+MAX_BUSINESS_KEY = 100  # process_instances.business_key
 
 _TASK_COLS = ("id, instance_id, spiff_task_id, node_id, node_name, lane, form_key, form_version, assignee_id, "
               "candidate_rule, status, slot, created_at, completed_at, completed_by, outcome, comment, data")
@@ -118,6 +120,11 @@ class WorkflowEngine:
               business_key: str | None = None) -> ActResult:
         """Start the newest published version of `key` as `username`; with `data`, also submit
         the initiator's own first task (发起申请) in the same unit of work."""
+        if title is not None and not 0 < len(title) <= MAX_TITLE:
+            raise InvalidInput(f"标题应为 1 到 {MAX_TITLE} 个字符", errors=[FieldProblem("title", f"1 到 {MAX_TITLE} 个字符")])
+        if business_key is not None and not 0 < len(business_key) <= MAX_BUSINESS_KEY:
+            raise InvalidInput(f"业务编号应为 1 到 {MAX_BUSINESS_KEY} 个字符",
+                               errors=[FieldProblem("business_key", f"1 到 {MAX_BUSINESS_KEY} 个字符")])
         with self.db.transaction() as sql:
             user = _user(sql, username)
             found = sql.row("SELECT id FROM process_definitions WHERE key = ? AND status = 'published' "
@@ -251,7 +258,7 @@ class WorkflowEngine:
         if action == "submit":
             spiff_task.data.update(data)
             if node.initiator and data.get("title"):
-                inst.title = str(data["title"])[:300]
+                inst.title = str(data["title"])[:MAX_TITLE]
         else:
             approvals = dict(spiff_task.data.get("approvals") or {})
             approvals[task.node_id] = {"outcome": outcome, "by": user.username, "comment": opinion,

@@ -73,6 +73,24 @@ def test_unknown_user_and_action_and_wrong_action_for_the_node(engine: WorkflowE
     assert counts(engine) == before
 
 
+def test_overlong_title_or_business_key_is_refused_before_the_database(engine: WorkflowEngine):
+    before = counts(engine)
+    with pytest.raises(InvalidInput) as err:
+        engine.start(key="approval_chain", username="staff1", data=REQUEST, title="长" * 301)
+    assert [p.field for p in err.value.errors] == ["title"]
+    with pytest.raises(InvalidInput) as err:
+        engine.start(key="approval_chain", username="staff1", data=REQUEST, business_key="B" * 101)
+    assert [p.field for p in err.value.errors] == ["business_key"]
+    assert counts(engine) == before
+
+
+def test_overlong_opinion_is_refused(engine: WorkflowEngine, at_kezhang):
+    _, task, before = at_kezhang
+    with pytest.raises(InvalidInput, match="审批意见最多 2000 字"):
+        engine.act(task_id=task.id, action="approve", username="kezhang", comment="意" * 2001)
+    assert counts(engine) == before
+
+
 def test_unknown_process(engine: WorkflowEngine):
     before = counts(engine)
     with pytest.raises(NotFound, match="没有已发布的流程 no_such_process"):
