@@ -244,6 +244,236 @@ def test_time_limit_is_per_thread(env):
     assert results == {"long": "done"}
 
 
+# --- amplification in C: growing methods, formatting, text conversion ----------------------
+# Each of these is one line that, unguarded, makes C code allocate gigabytes or run for
+# minutes before any deadline check.  They must be refused (or time out) quickly.
+
+def _refused_quickly(env, source, ctx=None, word="too large", seconds=0.5):
+    exc, elapsed = _bounded(lambda: env.execute(source, dict(ctx or {})))
+    assert isinstance(exc, ScriptError) and word in str(exc), repr(exc)
+    assert elapsed < seconds
+    return exc
+
+
+GROWING_METHODS = [
+    "'a'.ljust(10**10)", "'a'.rjust(10**10)", "'a'.center(10**10)", "'a'.zfill(10**10)",
+    "('a\\t' * 1000).expandtabs(10**7)",
+    "x = 'a' * 10**6\nx.replace('a', x)",
+    "('a' * 10**6).replace('', 'bb')",
+    "s = 'a' * 10**6\ns.join([s] * 1000)",
+    "''.join(['a' * 10**6] * 10000)",
+    "'-'.join('a' * 10**6 for _ in range(10000))",
+    "('x' * 10**6).translate({120: 'a' * 10**6})",
+    "str.ljust('a', 10**10)",
+    "str.join('a' * 10**6, ['a'] * 10**6)",
+    "pad = 'a'.center\npad(10**10)",
+    "b'a'.ljust(10**10)", "b'a'.rjust(10**10)", "b'a'.center(10**10)", "b'a'.zfill(10**10)",
+    "(b'a\\t' * 1000).expandtabs(10**7)",
+    "x = b'a' * 10**6\nx.replace(b'a', x)",
+    "x = b'a' * 10**6\nx.join([x] * 1000)",
+    "ba.ljust(10**10)", "ba.zfill(10**10)", "ba * 10**10",
+    "for i in range(60):\n    ba.extend(ba)",
+    "(1).to_bytes(10**10, 'big')", "int.to_bytes(0, 10**10, 'little')",
+]
+
+
+@pytest.mark.parametrize("source", GROWING_METHODS)
+def test_growing_str_bytes_methods_are_refused(env, source):
+    _refused_quickly(env, source, {"ba": bytearray(b"ab")})
+
+
+FORMAT_WIDTHS = [
+    "f'{1:>9999999999}'", "f'{1.5:.999999999f}'", "w = 10**10\nf'{1:{w}}'",
+    "f'{\"a\":<{10**9}}'", "f'{1:0{10**9}d}'",
+    "f'{1:>" + "\u0669" * 10 + "}'",  # ARABIC-INDIC DIGIT NINE: format specs take any decimal digit
+    "f'{1.5:." + "\uff19" * 10 + "f}'",  # FULLWIDTH DIGIT NINE
+    "'%9999999999d' % 1", "'%.999999999f' % 1.5", "'%*d' % (10**10, 1)", "'%.*f' % (10**9, 1.5)",
+    "'%(a)9999999999s' % {'a': 1}", "'%((a))9999999999s' % {'(a)': 1}",
+    "b'%9999999999d' % 1", "b'%.*f' % (10**9, 1.5)",
+    "s = 'a' * 10**6\n('%s' * 1000) % ((s,) * 1000)",
+    "s = 'a' * 10**6\nf'" + "{s}" * 1000 + "'",
+    "t = 'ab'\nfor i in range(40):\n    u = '%s%s'\n    u %= (t, t)\n    t = u",
+]
+
+
+@pytest.mark.parametrize("source", FORMAT_WIDTHS)
+def test_huge_format_widths_and_outputs_are_refused(env, source):
+    _refused_quickly(env, source)
+
+
+TEXT_OF_SHARED_STRUCTURES = [
+    "str(['a' * 10**6] * 10**6)", "str([[0] * 10**6] * 10**6)",
+    "f'{[[0] * 10**6] * 10**6}'", "f'{[[0] * 10**6] * 10**6!r}'",
+    "'%s' % ([[0] * 10**6] * 10**6,)", "'%r' % ([[0] * 10**6] * 10**6,)",
+    "b'%a' % ([[0] * 10**6] * 10**6,)",
+    "d = {'k': [[0] * 10**6] * 10**6}\nstr(d.values())", "d = {'k': [[0] * 10**6] * 10**6}\nf'{d.items()}'",
+    "str(ValueError([[0] * 10**6] * 10**6))",
+    "try:\n    {}[('a' * 10**6,) * 10**6]\nexcept KeyError as e:\n    msg = str(e)",
+    "sorted([[0] * 10**4] * 10**6, key=str)", "sorted([[0] * 10**4] * 10**6, key=list)",
+    "x = [[0] * 10**4] * 10**6\nx.sort(key=list)",
+    "x = -(2**50000 << 49990)\nsorted([x] * 10**6, key=abs)",  # 10**6 new 100k-bit ints
+    "print(*(['a' * 10**6] * 1000))\nout = printed",
+    "rows = [[0] * 10**6] * 10**6\nlist(zip(*rows))",
+]
+
+
+@pytest.mark.parametrize("source", TEXT_OF_SHARED_STRUCTURES)
+def test_text_of_shared_structures_is_refused(env, source):
+    """A list of 10**6 references to one big object is small in memory but not as text."""
+    _refused_quickly(env, source)
+
+
+def test_print_of_huge_object_is_dropped_not_built(env):
+    ctx = {}
+    exc, elapsed = _bounded(lambda: env.execute("print([[0] * 10**6] * 10**6)\nok = True", ctx))
+    assert exc is None and ctx == {"ok": True} and elapsed < 0.5
+
+
+def test_error_message_of_huge_key_is_short(env):
+    exc, elapsed = _bounded(lambda: env.execute("{}[('a' * 10**6,) * 10**6]", {}))
+    assert isinstance(exc, ScriptError) and "KeyError" in str(exc), repr(exc)
+    assert len(str(exc)) < 1000 and elapsed < 0.5
+
+
+def test_task_data_that_expands_when_stored_is_refused(env):
+    """Shared references cost nothing in memory, but task data is stored as JSON."""
+    ctx = {"keep": 1}
+    exc, elapsed = _bounded(lambda: env.execute("x = [[['a' * 10**6] * 1000] * 1000]", ctx))
+    assert isinstance(exc, ScriptError) and "too large" in str(exc), repr(exc)
+    assert ctx == {"keep": 1} and elapsed < 0.5
+
+
+def test_mro_is_refused_at_compile_time(env):
+    """mro() would hand out the unguarded builtin classes behind str."""
+    with pytest.raises(ScriptRefused):
+        env.evaluate("str.mro()", {})
+
+
+def test_round_with_huge_negative_ndigits_returns_quickly(env):
+    out = {}
+    exc, elapsed = _bounded(lambda: out.update(r=env.evaluate("round(7, -10**10)", {})))
+    assert exc is None and out["r"] == 0 and elapsed < 0.5
+    assert env.evaluate("[round(1234, -2), round(2**50000, -20000), round(-5, -10**20)]", {}) == \
+        [1200, 0, 0]
+
+
+@pytest.mark.parametrize("op", ["%", "//"])
+def test_division_of_huge_ints_is_refused(env, op):
+    _refused_quickly(env, f"x = int('f' * 10**6, 16)\nx {op} (x >> 2000000)", word="too slow")
+
+
+def test_sum_of_huge_ints_times_out(env):
+    exc, elapsed = _bounded(lambda: env.execute(  # x has ~100k bits, as many as allowed
+        "x = 2**50000 << 49990\nsum([x] * 10**6) + sum([x] * 10**6)", {}))
+    assert isinstance(exc, ScriptTimeout), repr(exc)
+    assert elapsed < 1.0
+
+
+def test_sum_of_big_lists_is_refused(env):
+    _refused_quickly(env, "sum([[0] * 10**6] * 10**6, [])")
+
+
+def test_list_inplace_multiply_by_list_is_type_error(env):
+    exc, elapsed = _bounded(lambda: env.execute("x = [0] * 10**6\nx *= [0] * 10**6", {}))
+    assert isinstance(exc, ScriptError) and "TypeError" in str(exc), repr(exc)
+    assert elapsed < 0.5
+
+
+@pytest.mark.parametrize("source", [
+    "x = [0] * 10**6\nfor i in range(30):\n    x.extend(x)",
+    "x = [0] * 10**6\nfor i in range(30):\n    x[:0] = x",
+    "x = [0] * 10**6\nfor i in range(30):\n    x[len(x):] = x",
+])
+def test_list_doubling_is_refused(env, source):
+    _refused_quickly(env, source)
+
+
+def test_comprehension_over_list_it_grows_times_out(env):
+    exc, elapsed = _bounded(lambda: env.execute("x = [0]\ny = [x.append(1) for v in x]", {}))
+    assert isinstance(exc, ScriptTimeout), repr(exc)
+    assert elapsed < 1.0
+
+
+@pytest.mark.parametrize("source", [
+    "x = [0]\nx.extend(enumerate(x))", "x = [0]\nx += enumerate(x)", "x = [0]\nx += zip(x)",
+    "x = [0]\nlist.extend(x, enumerate(x))",
+])
+def test_extending_a_list_with_an_iterator_over_itself_ends(env, source):
+    ctx = {}
+    exc, elapsed = _bounded(lambda: env.execute(source, ctx))
+    assert exc is None, repr(exc)
+    assert len(ctx["x"]) == 2 and elapsed < 0.5
+
+
+ALREADY_BOUNDED = [  # holes named in the brief that the existing guards already close
+    "'{:>99999999}'.format(1)", "str.format('{:>99999999}', 1)", "format(1, '>9999999999')",
+    "x = [0]\nx *= 10**10", "dict.fromkeys(range(10**10))", "sorted(range(10**10))",
+    "str(10**100000)", "int('9' * 10**7)", "str(2**50000 << 49990)",
+]
+
+
+@pytest.mark.parametrize("source", ALREADY_BOUNDED)
+def test_other_named_holes_are_already_bounded(env, source):
+    exc, elapsed = _bounded(lambda: env.execute(source, {}))
+    assert isinstance(exc, ScriptError), repr(exc)
+    assert elapsed < 0.5
+
+
+LEGIT_SCRIPT = """\
+w = 10
+p = 1
+a = f'{name:>6}|{amount:,.2f}|{items!r}|{name!s:.2}|{amount:{w}.{p}f}|{name=}|{1:09d}|{ {1: 2}}'
+b = '%-5s|%5.1f|%x|%%|%c|%*d|%.*f|%r' % (name, amount, 255, 65, 4, 7, 2, 1.5, items)
+c = '%(name)s has %(n)03d' % {'name': name, 'n': len(items)}
+d = ', '.join(str(i) for i in items) + '|' + '-'.join(['x', 'y']) + '|' + ''.join('abc')
+e = name.ljust(5, '.') + name.rjust(5) + name.center(7, '*') + '42'.zfill(5) + 'a\\tb'.expandtabs(4)
+f = 'a-b-c'.replace('-', '--', 1) + name.translate({65: 'aa'}) + ('x' * 3).replace('', '.')
+g = str(items) + str({'k': (1, 2)}) + str(None) + str() + str(b'ab', 'ascii') + str(3.5)
+h = [isinstance(name, str), isinstance(1, (str, int)), isinstance(1, str), str.upper('x')]
+i = sorted(['b', 'a'], key=str) + sorted([3, 1], key=lambda v: -v) + [min([3, 1, 2], key=abs)]
+j = sum([[1], [2]], []) + list(sum([(3,), (4,)], ())) + [sum(range(1000)), sum([0.5, 0.25])]
+k = [round(1234, -2), round(2.675, 2), round(7, 3), round(-5, -3), round(2.5), round(5, None)]
+l = list(zip([1, 2], 'ab')) + list(zip(*[[1, 2], [3, 4]]))
+m = [0]
+m.extend(range(3))
+m += (9,)
+m[1:2] = [7, 7]
+m[:0] = 'z'
+del m[-1:]
+n = (7).to_bytes(2, 'big') + b'ab'.ljust(3, b'.') + b'%d-%s' % (5, b'x') + b', '.join([b'a', b'b'])
+o = [17 % 5, 17 // 5, 2**70 // 3 % 1000, -7 // 2, 7.5 % 2, 7.5 // 2]
+q = sorted([[2], [1, 1]], key=len)
+r = [x for x in items if x > 1] + [y for y in (1, 2)] + [ch for ch in 'ab']
+s = str(ValueError('bad', 1)) + str(KeyError('k'))
+t = [0, 1]
+t.sort(key=lambda v: -v)
+u = list(range(5))
+u *= 2
+"""
+
+
+def test_ordinary_formatting_and_helpers_still_work(env):
+    """Everything the new guards touch, used normally, gives what plain Python gives."""
+    data = {"name": "Ann", "amount": 1234.5, "items": [1, 2, 3]}
+    expected = dict(data)
+    exec(LEGIT_SCRIPT, expected)  # the reference: the same script in plain Python
+    del expected["__builtins__"]
+    ctx = dict(data)
+    env.execute(LEGIT_SCRIPT + "print('hello', items)\nz = printed\n", ctx)
+    assert ctx.pop("z") == "hello [1, 2, 3]\n"
+    assert ctx == expected
+
+
+def test_big_but_reasonable_results_still_work(env):
+    ctx = {}
+    env.execute("a = 'a'.ljust(10**6)\nb = ','.join(['ab'] * 300000)\nc = str(list(range(1000)))\n"
+                "d = f'{1:>999999}'\ne = '%999999d' % 1\nf = [0] * 10**5\nf.extend(f)\n"
+                "g = sorted(range(10**5), key=str)[:3]", ctx)
+    assert len(ctx["a"]) == 10**6 and len(ctx["b"]) == 899999 and ctx["c"].startswith("[0, 1")
+    assert len(ctx["d"]) == 999999 and len(ctx["e"]) == 999999 and len(ctx["f"]) == 2 * 10**5
+    assert ctx["g"] == [0, 1, 10]
+
+
 # --- globals validation -------------------------------------------------------------------
 
 def test_module_in_globals_is_refused():
