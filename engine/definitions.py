@@ -200,25 +200,48 @@ def collect(paths: Iterable[Path], settings: Settings) -> tuple[list[Path], list
     return processes, forms
 
 
+@dataclass
+class Loaded:
+    forms: list[FormSource]
+    processes: list[ProcessSource]
+    problems: list[Problem]
+
+
+def load_paths(paths: Iterable[Path], settings: Settings, *, form_known: Callable[[str], bool],
+               progress: Callable[[int, int, str], None] | None = None) -> Loaded:
+    """Load and check every form and process under `paths`: forms first, so a process may use a
+    form given alongside it; `form_known` says whether any other form key exists."""
+    process_dirs, form_dirs = collect(paths, settings)
+    total = len(process_dirs) + len(form_dirs)
+    out = Loaded([], [], [])
+    for n, folder in enumerate(form_dirs, 1):
+        source, found = load_form_dir(folder, max_bytes=settings.form_max_bytes)
+        out.problems += found
+        if source is not None:
+            out.forms.append(source)
+        if progress is not None:
+            progress(n, total, folder.name)
+    keys = {f.key for f in out.forms}
+    for n, folder in enumerate(process_dirs, len(form_dirs) + 1):
+        if not folder.exists():
+            out.problems.append(Problem(str(folder), 1, "DJ030", "文件或目录不存在"))
+        else:
+            source, found = load_process(folder, settings, form_exists=lambda k: k in keys or form_known(k))
+            out.problems += found
+            if source is not None:
+                out.processes.append(source)
+        if progress is not None:
+            progress(n, total, folder.name)
+    out.problems.sort()
+    return out
+
+
 def validate_paths(paths: Iterable[Path], settings: Settings,
                    known_form: Callable[[str], bool] | None = None) -> list[Problem]:
     """Every problem in the given BPMN files, process folders and form folders."""
-    process_dirs, form_dirs = collect(paths, settings)
-    problems: list[Problem] = []
-    keys = disk_form_keys(settings)
-    for folder in form_dirs:
-        source, found = load_form_dir(folder, max_bytes=settings.form_max_bytes)
-        problems += found
-        if source is not None:
-            keys.add(source.key)
-    for folder in process_dirs:
-        if not folder.exists():
-            problems.append(Problem(str(folder), 1, "DJ030", "文件或目录不存在"))
-            continue
-        _source, found = load_process(folder, settings,
-                                      form_exists=lambda k: k in keys or bool(known_form and known_form(k)))
-        problems += found
-    return sorted(problems)
+    on_disk = disk_form_keys(settings)
+    return load_paths(paths, settings, form_known=lambda k: k in on_disk or bool(known_form and known_form(k))
+                      ).problems
 
 
 # -- storing versions ----------------------------------------------------------------------
@@ -242,7 +265,7 @@ def latest_process(session: Session, key: str) -> ProcessDefinition | None:
                           .order_by(ProcessDefinition.version.desc()).limit(1))
 
 
-def store_form(session: Session, source: FormSource, *, actor_id: int | None) -> Deployed:
+def store_form(session: Session, source: FormSource, *, actor_id: int | None, hash_alg: str) -> Deployed:
     current = latest_form(session, source.key)
     if current is not None and current.hash == source.hash:
         return Deployed("form", source.key, current.version, False)
@@ -250,13 +273,13 @@ def store_form(session: Session, source: FormSource, *, actor_id: int | None) ->
     session.add(FormDefinition(key=source.key, version=version, title=source.title, schema=source.schema,
                                ui_schema=source.ui_schema, hash=source.hash))
     audit.append(session, action="form.publish", actor_id=actor_id,
-                 payload={"key": source.key, "version": version, "hash": source.hash})
+                 payload={"key": source.key, "version": version, "hash": source.hash}, hash_alg=hash_alg)
     return Deployed("form", source.key, version, True)
 
 
-def store_process(session: Session, source: ProcessSource, *, actor_id: int | None) -> Deployed:
+def store_process(session: Session, source: ProcessSource, *, actor_id: int | None, hash_alg: str) -> Deployed:
     for form in source.local_forms:
-        store_form(session, form, actor_id=actor_id)
+        store_form(session, form, actor_id=actor_id, hash_alg=hash_alg)
     current = latest_process(session, source.key)
     digest = source.content_hash
     if current is not None and current.spec_hash == digest:
@@ -277,7 +300,8 @@ def store_process(session: Session, source: ProcessSource, *, actor_id: int | No
         bpmn_xml=source.bpmn_xml, spec_json=source.spec_json, spec_hash=digest, settings=source.meta,
         form_refs=form_refs, nodes=source.nodes, status="published", published_by=actor_id, published_at=now()))
     audit.append(session, action="definition.publish", actor_id=actor_id,
-                 payload={"key": source.key, "version": version, "hash": digest, "forms": form_refs})
+                 payload={"key": source.key, "version": version, "hash": digest, "forms": form_refs},
+                 hash_alg=hash_alg)
     return Deployed("process", source.key, version, True)
 
 
@@ -289,40 +313,14 @@ def deploy_paths(session: Session, paths: Iterable[Path], settings: Settings, *,
     leave processes pointing at forms that do not exist. `progress(done, total, name)` hears
     each folder as it is checked.
     """
-    process_dirs, form_dirs = collect(paths, settings)
-    total, done = len(process_dirs) + len(form_dirs), 0
-
-    def step(folder: Path) -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total, folder.name)
-
-    forms: list[FormSource] = []
-    problems: list[Problem] = []
-    for folder in form_dirs:
-        source, found = load_form_dir(folder, max_bytes=settings.form_max_bytes)
-        problems += found
-        if source is not None:
-            forms.append(source)
-        step(folder)
-    keys = {f.key for f in forms}
-
-    def form_exists(key: str) -> bool:
-        return key in keys or latest_form(session, key) is not None
-
-    processes: list[ProcessSource] = []
-    for folder in process_dirs:
-        source, found = load_process(folder, settings, form_exists=form_exists)
-        problems += found
-        if source is not None:
-            processes.append(source)
-        step(folder)
-    if problems:
-        raise DefinitionInvalid(f"{len(problems)} 个问题，未部署任何定义", problems=sorted(problems))
-    results = [store_form(session, f, actor_id=actor_id) for f in forms]
+    loaded = load_paths(paths, settings, form_known=lambda k: latest_form(session, k) is not None,
+                        progress=progress)
+    if loaded.problems:
+        raise DefinitionInvalid(f"{len(loaded.problems)} 个问题，未部署任何定义", problems=loaded.problems)
+    alg = settings.audit_hash
+    results = [store_form(session, f, actor_id=actor_id, hash_alg=alg) for f in loaded.forms]
     session.flush()
-    results += [store_process(session, p, actor_id=actor_id) for p in processes]
+    results += [store_process(session, p, actor_id=actor_id, hash_alg=alg) for p in loaded.processes]
     return results
 
 

@@ -90,7 +90,8 @@ def init(db: Database, settings: Settings, *, demo: bool = False,
             s.add(admin)
             s.flush()
             s.add(UserRole(user_id=admin.id, role_key="sysadmin"))
-            audit.append(s, action="user.create", actor_id=None, payload={"username": "admin", "role": "sysadmin"})
+            audit.append(s, action="user.create", actor_id=None, payload={"username": "admin", "role": "sysadmin"},
+                         hash_alg=settings.audit_hash)
             if not settings.admin_password:
                 report.passwords["admin"] = admin_password
         say("部署 process_definitions/ 与 forms/")
@@ -133,5 +134,6 @@ def _create_demo(s: Session, password: str, settings: Settings) -> None:
             s.add(Position(org_unit_id=orgs[org_code].id, key=key, user_id=user.id))
         for org_code in in_charge:
             s.add(InCharge(leader_user_id=user.id, org_unit_id=orgs[org_code].id))
-        audit.append(s, action="user.create", payload={"username": username, "role": role, "demo": True})
+        audit.append(s, action="user.create", payload={"username": username, "role": role, "demo": True},
+                     hash_alg=settings.audit_hash)
     s.flush()

@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import as_utc, now
-from engine.config import get_settings
 from engine.models import AuditEvent, AuditHead
 from engine.sql import Sql
 
@@ -60,13 +59,13 @@ class NewEvent:
     payload: dict | None = None
 
 
-def append_events(sql: Sql, events: list[NewEvent], *, hash_alg: str | None = None) -> int:
+def append_events(sql: Sql, events: list[NewEvent], *, hash_alg: str) -> int:
     """Append events inside the caller's transaction (they commit or roll back with the action).
 
     One read of the locked head, one insert, one head update, however many events an action
     writes. Returns the seq of the last event.
     """
-    alg = hash_alg or get_settings().audit_hash
+    alg = hash_alg
     seq, prev = sql.row("SELECT seq, hash FROM audit_head WHERE id = 1" + sql.for_update())
     ts = now()
     stored_ts = sql.ts(ts)
@@ -90,7 +89,7 @@ def append_events(sql: Sql, events: list[NewEvent], *, hash_alg: str | None = No
 
 def append(session: Session, *, action: str, actor_id: int | None = None, on_behalf_of: int | None = None,
            instance_id: int | None = None, task_id: int | None = None, payload: dict | None = None,
-           hash_alg: str | None = None) -> int:
+           hash_alg: str) -> int:
     """Append one event in `session`'s transaction (pending ORM changes are flushed first)."""
     session.flush()
     return append_events(Sql.of(session), [NewEvent(action, actor_id, on_behalf_of, instance_id, task_id, payload)],

@@ -159,7 +159,7 @@ class WorkflowEngine:
                 e.instance_id = inst.id
             if first is not None:
                 inst.events[1].task_id = first.id
-            append_events(sql, inst.events)
+            append_events(sql, inst.events, hash_alg=self.settings.audit_hash)
             return ActResult(inst.id, inst.status, [_view(inst, t) for t in created])
 
     def act(self, *, task_id: int, action: str, username: str, data: dict | None = None,
@@ -205,7 +205,7 @@ class WorkflowEngine:
             at = now()
             for row in created:
                 self._insert_task(sql, inst, row, at)
-            append_events(sql, inst.events)
+            append_events(sql, inst.events, hash_alg=self.settings.audit_hash)
             return ActResult(inst.id, inst.status, [_view(inst, t) for t in created])
 
     # -- queries --------------------------------------------------------------------------

@@ -120,23 +120,14 @@ def test_removed_reordered_or_rehashed_rows_are_detected(engine: WorkflowEngine,
 
 
 def test_sha256_is_selectable(sqlite_url):
-    from engine import Database
+    from engine import Database, WorkflowEngine
     from engine.setup import init
     from tests.conftest import make_settings
 
     settings = make_settings(sqlite_url, audit_hash="sha256")
-    from engine.config import get_settings
-
-    get_settings.cache_clear()
-    import os
-
-    os.environ["DJFLOW_AUDIT_HASH"] = "sha256"
-    try:
-        db = Database(sqlite_url)
-        init(db, settings, demo=True)
-        with db.read() as s:
-            algs = set(s.scalars(select(AuditEvent.hash_alg)))
-            assert algs == {"sha256"} and verify(s).ok
-    finally:
-        del os.environ["DJFLOW_AUDIT_HASH"]
-        get_settings.cache_clear()
+    db = Database(sqlite_url)
+    init(db, settings, demo=True)
+    WorkflowEngine(db, settings).start(key="approval_chain", username="staff1", data=REQUEST)
+    with db.read() as s:
+        algs = set(s.scalars(select(AuditEvent.hash_alg)))
+        assert algs == {"sha256"} and verify(s).ok
