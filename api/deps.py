@@ -1,11 +1,29 @@
-"""Annotated dependencies shared by routes."""
+"""Annotated dependencies shared by routes; `Authorized` is the one gate every request passes.
+
+Credentials come from `Authorization: Bearer <access token>` (API clients) or the HttpOnly
+`djflow_access` cookie (the browser). A cookie-authenticated request that changes state must
+also send the `X-CSRF-Token` header matching the `djflow_csrf` cookie (double submit), so
+another site cannot act with the user's cookie.
+"""
 from __future__ import annotations
 
+import hmac
+import re
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from engine import Database, WorkflowEngine
+from engine import Database, Settings, WorkflowEngine
+from engine.errors import Forbidden, PasswordChangeRequired, Unauthenticated
+from engine.identity import ClientInfo, Principal, authenticate
+
+ACCESS_COOKIE = "djflow_access"
+REFRESH_COOKIE = "djflow_refresh"
+CSRF_COOKIE = "djflow_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
 def get_engine(request: Request) -> WorkflowEngine:
@@ -16,5 +34,64 @@ def get_db(request: Request) -> Database:
     return request.app.state.engine.db
 
 
+def get_settings(request: Request) -> Settings:
+    return request.app.state.engine.settings
+
+
+def request_id(request: Request) -> str:
+    """The caller's X-Request-ID when well-formed, else a new one; echoed in the response."""
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        given = request.headers.get("x-request-id", "")
+        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request.state.request_id = rid
+    return rid
+
+
+def client_info(request: Request) -> ClientInfo:
+    return ClientInfo(addr=request.client.host if request.client else None,
+                      user_agent=request.headers.get("user-agent"), request_id=request_id(request))
+
+
+class Authorized:
+    """Authenticate the request and, when `permission` is given, require it.
+
+    Returns the Principal; the engine narrows what it sees to the permission's data scope.
+    Until an initial password is changed, only routes marked `allow_initial_password` answer."""
+
+    def __init__(self, permission: str | None = None, *, allow_initial_password: bool = False):
+        self.permission = permission
+        self.allow_initial_password = allow_initial_password
+
+    def __call__(self, request: Request) -> Principal:
+        settings = get_settings(request)
+        token, via_cookie = None, False
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            token = header[7:].strip()
+        elif request.cookies.get(ACCESS_COOKIE):
+            token, via_cookie = request.cookies[ACCESS_COOKIE], True
+        if not token:
+            raise Unauthenticated("请先登录")
+        if via_cookie and request.method not in SAFE_METHODS:
+            sent, expected = request.headers.get(CSRF_HEADER, ""), request.cookies.get(CSRF_COOKIE, "")
+            if not expected or not hmac.compare_digest(sent, expected):
+                raise Forbidden("缺少或错误的 CSRF 令牌（X-CSRF-Token）")
+        principal = authenticate(get_db(request), settings, token, client_info(request))
+        if principal.must_change_password and not self.allow_initial_password:
+            raise PasswordChangeRequired("首次登录或口令被重置后，请先修改口令")
+        if self.permission is not None:
+            principal.require(self.permission)
+        return principal
+
+
 EngineDep = Annotated[WorkflowEngine, Depends(get_engine)]
 DatabaseDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClientDep = Annotated[ClientInfo, Depends(client_info)]
+CurrentUser = Annotated[Principal, Depends(Authorized())]
+
+
+def allowed(permission: str) -> type[Principal]:
+    """`principal: allowed("user.read")` — a Principal that holds the permission."""
+    return Annotated[Principal, Depends(Authorized(permission))]

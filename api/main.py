@@ -1,18 +1,36 @@
 """create_app(): the FastAPI application; `djflow serve` runs it with uvicorn."""
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from api import errors
+from api.auth.routes import router as auth_router
+from api.deps import request_id
 from api.health.routes import router as health_router
+from api.me.routes import router as me_router
 from engine import Database, Settings, WorkflowEngine, get_settings
+from engine.identity.protect import install_log_redaction
+
+# Routers mounted under /api; each route authorises itself through api.deps.Authorized
+# (tests/api/test_authorization.py checks that none is left open by mistake).
+ROUTERS = [health_router, auth_router, me_router]
 
 
 def create_app(settings: Settings | None = None, engine: WorkflowEngine | None = None) -> FastAPI:
     settings = settings or get_settings()
+    install_log_redaction()
     app = FastAPI(title="djflow", version="0.1.0", openapi_url="/api/openapi.json", docs_url="/api/docs",
                   redoc_url=None)
     app.state.engine = engine or WorkflowEngine(Database(settings.database_url), settings)
     errors.install(app)
-    app.include_router(health_router, prefix="/api")
+    for router in ROUTERS:
+        app.include_router(router, prefix="/api")
+
+    @app.middleware("http")
+    async def _request_id(request: Request, call_next):
+        rid = request_id(request)
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        return response
+
     return app

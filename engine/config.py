@@ -34,6 +34,29 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
 
+    # Sessions and the default security policy (a secadmin can change the policy at run time;
+    # engine/identity/policy.py). Access tokens are short; the refresh token rotates on use.
+    access_token_minutes: int = 15
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    password_min_length: int = 12
+    password_min_length_with_classes: int = 8
+    password_min_classes: int = 3
+    lockout_threshold: int = 5
+    lockout_minutes: int = 30
+    # Send cookies only over HTTPS; on by default in production.
+    cookie_secure: bool | None = None
+
+    # 统一身份认证: an OpenID Connect provider (authorization code flow with PKCE).
+    oidc_enabled: bool = False
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_uri: str | None = None
+    oidc_scopes: str = "openid profile"
+    # The claim matched against djflow usernames the first time someone signs in this way.
+    oidc_username_claim: str = "preferred_username"
+
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> "Settings":
         # A forgotten placeholder in production would let anyone forge sessions.

@@ -22,6 +22,8 @@ class FieldProblem:
 class EngineError(Exception):
     status = 500
     title = "Engine error"
+    # A stable machine-readable code for the cases a client handles specially (problem+json `code`).
+    code: str | None = None
 
     def __init__(self, message: str, *, errors: list[FieldProblem] | None = None):
         super().__init__(message)
@@ -58,3 +60,26 @@ class DefinitionInvalid(EngineError):
     def __init__(self, message: str, *, problems: list | None = None):
         super().__init__(message)
         self.problems = problems or []
+
+
+class Unauthenticated(EngineError):
+    """No valid session: missing, expired, idle too long or revoked credentials."""
+
+    status = 401
+    title = "Unauthenticated"
+    code = "unauthenticated"
+
+
+class AccountLocked(EngineError):
+    """Too many failed logins; refused, even with the right password, until `locked_until`."""
+
+    status = 423
+    title = "Account locked"
+    code = "account_locked"
+
+
+class PasswordChangeRequired(Forbidden):
+    """The account still has its initial (or reset) password."""
+
+    title = "Password change required"
+    code = "password_change_required"

@@ -2,10 +2,22 @@
 from engine.models.audit import AuditEvent, AuditHead
 from engine.models.base import Base
 from engine.models.definitions import FormDefinition, ProcessDefinition
-from engine.models.org import InCharge, OrgUnit, Position, Role, User, UserRole
+from engine.models.org import (
+    AuthSession,
+    Delegation,
+    InCharge,
+    OrgUnit,
+    OrgUnitHistory,
+    PartyStatusHistory,
+    Position,
+    Role,
+    SystemSetting,
+    User,
+    UserRole,
+)
 from engine.models.runtime import ProcessInstance, Task
 
 __all__ = [
-    "AuditEvent", "AuditHead", "Base", "FormDefinition", "InCharge", "OrgUnit", "Position",
-    "ProcessDefinition", "ProcessInstance", "Role", "Task", "User", "UserRole",
+    "AuditEvent", "AuditHead", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit", "OrgUnitHistory", "PartyStatusHistory", "Position",
+    "ProcessDefinition", "ProcessInstance", "Role", "SystemSetting", "Task", "User", "UserRole",
 ]

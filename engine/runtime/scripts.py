@@ -40,11 +40,14 @@ import time
 import types
 from collections.abc import Iterator
 
-from RestrictedPython import (RestrictingNodeTransformer, compile_restricted_eval,
-                              compile_restricted_exec, safe_builtins)
+from RestrictedPython import RestrictingNodeTransformer, compile_restricted_eval, compile_restricted_exec, safe_builtins
 from RestrictedPython.Eval import default_guarded_getitem
-from RestrictedPython.Guards import (full_write_guard, guarded_iter_unpack_sequence,
-                                     guarded_unpack_sequence, safer_getattr_raise)
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safer_getattr_raise,
+)
 from RestrictedPython.PrintCollector import PrintCollector
 from RestrictedPython.transformer import copy_locations
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
