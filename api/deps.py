@@ -17,6 +17,8 @@ from fastapi import Depends, Request
 from engine import Database, Settings, WorkflowEngine
 from engine.errors import Forbidden, PasswordChangeRequired, Unauthenticated
 from engine.identity import ClientInfo, Principal, authenticate
+from engine.identity.roles import Roles
+from engine.org.people import People
 
 ACCESS_COOKIE = "djflow_access"
 REFRESH_COOKIE = "djflow_refresh"
@@ -85,10 +87,20 @@ class Authorized:
         return principal
 
 
+def get_people(request: Request) -> People:
+    return request.app.state.people
+
+
+def get_roles(request: Request) -> Roles:
+    return request.app.state.roles
+
+
 EngineDep = Annotated[WorkflowEngine, Depends(get_engine)]
 DatabaseDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[ClientInfo, Depends(client_info)]
+PeopleDep = Annotated[People, Depends(get_people)]
+RolesDep = Annotated[Roles, Depends(get_roles)]
 CurrentUser = Annotated[Principal, Depends(Authorized())]
 
 

@@ -5,15 +5,25 @@ from fastapi import FastAPI, Request
 
 from api import errors
 from api.auth.routes import router as auth_router
+from api.audit.routes import router as audit_router
+from api.delegations.routes import router as delegations_router
 from api.deps import request_id
 from api.health.routes import router as health_router
+from api.instances.routes import router as instances_router
 from api.me.routes import router as me_router
+from api.roles.routes import router as roles_router
+from api.security.routes import router as security_router
+from api.users.routes import router as users_router
 from engine import Database, Settings, WorkflowEngine, get_settings
 from engine.identity.protect import install_log_redaction
+from engine.identity.roles import Roles
+from engine.org.delegations import Delegations
+from engine.org.people import People
 
 # Routers mounted under /api; each route authorises itself through api.deps.Authorized
 # (tests/api/test_authorization.py checks that none is left open by mistake).
-ROUTERS = [health_router, auth_router, me_router]
+ROUTERS = [health_router, auth_router, me_router, users_router, roles_router, security_router, delegations_router,
+           instances_router, audit_router]
 
 
 def create_app(settings: Settings | None = None, engine: WorkflowEngine | None = None) -> FastAPI:
@@ -21,7 +31,11 @@ def create_app(settings: Settings | None = None, engine: WorkflowEngine | None =
     install_log_redaction()
     app = FastAPI(title="djflow", version="0.1.0", openapi_url="/api/openapi.json", docs_url="/api/docs",
                   redoc_url=None)
-    app.state.engine = engine or WorkflowEngine(Database(settings.database_url), settings)
+    app.state.engine = engine = engine or WorkflowEngine(Database(settings.database_url), settings)
+    # The engine services routes call; each takes the Principal and opens its own unit of work.
+    app.state.people = People(engine.db, engine.settings)
+    app.state.roles = Roles(engine.db, engine.settings)
+    app.state.delegations = Delegations(engine.db, engine.settings)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")

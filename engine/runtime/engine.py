@@ -22,6 +22,9 @@ from engine.config import Settings, get_settings
 from engine.db import Database
 from engine.errors import Conflict, EngineError, FieldProblem, Forbidden, InvalidInput, NotFound
 from engine.forms.store import validate_data
+from engine.identity.permissions import PERMISSIONS
+from engine.identity.principal import Principal
+from engine.org.delegations import route_delegations
 from engine.org.rules import Person, RuleResolver, parse_rule
 from engine.runtime.definitions import DefinitionCache, DefinitionRuntime
 from engine.runtime.serializer import STATE_VERSION, dump_state, load_state
@@ -35,10 +38,10 @@ MAX_TITLE = 300  # process_instances.title
 MAX_BUSINESS_KEY = 100  # process_instances.business_key
 
 _TASK_COLS = ("id, instance_id, spiff_task_id, node_id, node_name, lane, form_key, form_version, assignee_id, "
-              "candidate_rule, status, slot, created_at, completed_at, completed_by, outcome, comment, data")
+              "candidate_rule, status, slot, created_at, completed_at, completed_by, outcome, comment, data, on_behalf_of_id")
 _INSERT_TASK = ("INSERT INTO tasks (instance_id, spiff_task_id, node_id, node_name, lane, form_key, form_version, "
                 "assignee_id, candidate_rule, status, slot, created_at, completed_at, completed_by, outcome, comment,"
-                " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
+                " data, on_behalf_of_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
 
 
 class ProcessError(EngineError):
@@ -83,8 +86,11 @@ class TaskRow:
     outcome: str | None = None
     comment: str | None = None
     data: dict | None = None
+    # 委托: whom the task was meant for when a delegate holds it.
+    on_behalf_of_id: int | None = None
     dirty: bool = False
     assignee: Person | None = None
+    on_behalf_of: Person | None = None
 
     @classmethod
     def from_db(cls, row: tuple) -> TaskRow:
@@ -126,7 +132,7 @@ class WorkflowEngine:
             raise InvalidInput(f"业务编号应为 1 到 {MAX_BUSINESS_KEY} 个字符",
                                errors=[FieldProblem("business_key", f"1 到 {MAX_BUSINESS_KEY} 个字符")])
         with self.db.transaction() as sql:
-            user = _user(sql, username)
+            user = _user(sql, username, need="process.start")
             found = sql.row("SELECT id FROM process_definitions WHERE key = ? AND status = 'published' "
                             "ORDER BY version DESC LIMIT 1", (key,))
             if found is None:
@@ -168,7 +174,7 @@ class WorkflowEngine:
         if action not in ACTION_NAMES:
             raise InvalidInput(f"未知的操作 {action}；可用：{'、'.join(ACTION_NAMES)}")
         with self.db.transaction() as sql:
-            user = _user(sql, username)
+            user = _user(sql, username, need="task.act")
             found = sql.row(
                 "SELECT i.id, i.definition_id, i.definition_key, i.definition_version, i.title, i.status, i.state, "
                 "i.serializer_version, i.version, u.id, u.username, u.display_name, u.department_id, u.branch_id "
@@ -230,6 +236,37 @@ class WorkflowEngine:
             return InstanceView(*r[:7], started_at=_iso(Sql.from_ts(r[7])), ended_at=_iso(Sql.from_ts(r[8])),
                                 tasks=_task_views(sql, "t.instance_id = ?", (instance_id,)))
 
+    def visible_instance(self, *, principal: Principal, instance_id: int) -> InstanceView:
+        """One instance, if the caller started it, has or had a task in it, or their
+        instance.read scope covers the initiator; NotFound otherwise (no existence leak)."""
+        with self.db.transaction(write=False) as sql:
+            where, params = _visible(principal)
+            if sql.row(f"SELECT 1 FROM process_instances i JOIN users u ON u.id = i.initiator_id "
+                       f"WHERE i.id = ? AND {where}", (instance_id, *params)) is None:
+                raise NotFound(f"流程实例 {instance_id} 不存在或您无权查看")
+        return self.instance(instance_id=instance_id)
+
+    def list_instances(self, *, principal: Principal, status: str | None = None, key: str | None = None,
+                       page: int = 1, size: int = 20) -> tuple[list[InstanceView], int]:
+        """Instances the caller may see (filtered in SQL), newest first, without their tasks."""
+        where, params = _visible(principal)
+        if status:
+            where += " AND i.status = ?"
+            params.append(status)
+        if key:
+            where += " AND i.definition_key = ?"
+            params.append(key)
+        size, page = max(1, min(size, 200)), max(1, page)
+        with self.db.transaction(write=False) as sql:
+            total = sql.row(f"SELECT COUNT(*) FROM process_instances i JOIN users u ON u.id = i.initiator_id "
+                            f"WHERE {where}", params)[0]
+            rows = sql.rows(f"SELECT i.id, i.definition_key, i.definition_version, i.title, i.status, u.username, "
+                            f"u.display_name, i.started_at, i.ended_at FROM process_instances i "
+                            f"JOIN users u ON u.id = i.initiator_id WHERE {where} ORDER BY i.id DESC "
+                            f"LIMIT {size} OFFSET {(page - 1) * size}", params)
+        return [InstanceView(*r[:7], started_at=_iso(Sql.from_ts(r[7])), ended_at=_iso(Sql.from_ts(r[8])))
+                for r in rows], total
+
     # -- internals ------------------------------------------------------------------------
     def _apply(self, sql: Sql, inst: InstanceRow, workflow: BpmnWorkflow, d: DefinitionRuntime, task: TaskRow,
                action: str, user: User, data: dict | None, comment: str | None, others: list[TaskRow]
@@ -283,7 +320,7 @@ class WorkflowEngine:
             created = self._project(sql, inst, workflow, d, remaining)
             if workflow.is_completed():
                 inst.status, inst.ended_at = "completed", at
-        inst.events.append(NewEvent(f"task.{action}", user.id, None, inst.id, task.id, {
+        inst.events.append(NewEvent(f"task.{action}", user.id, task.on_behalf_of_id, inst.id, task.id, {
             "node": task.node_id, "node_name": task.node_name, "outcome": outcome, "comment": opinion,
             "data": data, "instance_status": inst.status}))
         return created
@@ -322,11 +359,18 @@ class WorkflowEngine:
             if not assignees:
                 raise InvalidInput(f"「{node.name}」的处理人规则 {node.rule} 没有找到任何人，"
                                    f"请先维护组织、职务或分管关系后重试")
-            for slot, person in enumerate(assignees):
+            # The initiator's own task is never delegated: only they can submit their application.
+            routed = [(p, None) for p in assignees] if node.initiator else route_delegations(sql, d.key, assignees)
+            for slot, (person, meant_for) in enumerate(routed):
                 created.append(TaskRow(
                     None, inst.id, str(spiff_task.id), node.node_id, node.name, node.lane, node.form_key,
                     d.form_refs.get(node.form_key) if node.form_key else None, person.id, node.rule, "open", slot,
-                    None, assignee=person))
+                    None, on_behalf_of_id=meant_for.id if meant_for else None, assignee=person,
+                    on_behalf_of=meant_for))
+                if meant_for is not None:
+                    inst.events.append(NewEvent("task.delegated", None, meant_for.id, inst.id, None, {
+                        "node": node.node_id, "node_name": node.name, "delegate": person.username,
+                        "on_behalf_of": meant_for.username}))
         return created
 
     @staticmethod
@@ -335,16 +379,23 @@ class WorkflowEngine:
         row.id = sql.row(_INSERT_TASK, (
             inst.id, row.spiff_task_id, row.node_id, row.node_name, row.lane, row.form_key, row.form_version,
             row.assignee_id, row.candidate_rule, row.status, row.slot, sql.ts(at), sql.ts(row.completed_at),
-            row.completed_by, row.outcome, row.comment, sql.json(row.data)))[0]
+            row.completed_by, row.outcome, row.comment, sql.json(row.data), row.on_behalf_of_id))[0]
 
 
-def _user(sql: Sql, username: str) -> User:
+def _user(sql: Sql, username: str, *, need: str | None = None) -> User:
+    """The active user `username`; with `need`, one of their roles must grant that permission
+    (三员分立: the system, security and audit administrators never start or approve business)."""
     found = sql.row("SELECT id, username, display_name, department_id, branch_id, status FROM users "
                     "WHERE username = ?", (username,))
     if found is None:
         raise NotFound(f"用户 {username} 不存在")
     if found[5] != "active":
         raise Forbidden(f"用户 {username} 已停用")
+    if need is not None:
+        granted = sql.rows("SELECT r.permissions FROM user_roles g JOIN roles r ON r.\"key\" = g.role_key "
+                           "WHERE g.user_id = ?", (found[0],))
+        if not any(need in (Sql.from_json(p) or ()) for (p,) in granted):
+            raise Forbidden(f"{found[2]} 没有权限：{PERMISSIONS[need]}")
     return User(*found[:5])
 
 
@@ -362,6 +413,21 @@ def _check_can_act(sql: Sql, task: TaskRow, inst: InstanceRow, user: User) -> No
         raise Forbidden(f"任务 {task.id}「{task.node_name}」不是 {user.display_name} 的待办")
 
 
+def _visible(principal: Principal) -> tuple[str, list]:
+    """SQL (over `process_instances i JOIN users u` on the initiator) for what `principal` may see."""
+    mine = ("(i.initiator_id = ? OR EXISTS (SELECT 1 FROM tasks t WHERE t.instance_id = i.id AND "
+            "(t.assignee_id = ? OR t.completed_by = ? OR t.on_behalf_of_id = ?)))")
+    params: list = [principal.user_id] * 4
+    scope = principal.scope("instance.read")
+    if scope is None or scope.only_self:
+        return mine, params
+    if scope.everything:
+        return "1=1", []
+    dept, p1 = scope.org_sql("u.department_id")
+    branch, p2 = scope.org_sql("u.branch_id")
+    return f"({mine} OR {dept} OR {branch})", params + p1 + p2
+
+
 def _iso(v: datetime | None) -> str | None:
     return v.isoformat() if v else None
 
@@ -369,22 +435,24 @@ def _iso(v: datetime | None) -> str | None:
 def _task_views(sql: Sql, where: str, params: tuple) -> list[TaskView]:
     rows = sql.rows(
         f"SELECT {', '.join('t.' + c for c in _TASK_COLS.split(', '))}, i.title, i.definition_key, "
-        "a.username, a.display_name, b.username FROM tasks t JOIN process_instances i ON i.id = t.instance_id "
-        "LEFT JOIN users a ON a.id = t.assignee_id LEFT JOIN users b ON b.id = t.completed_by "
+        "a.username, a.display_name, b.username, o.username, o.display_name FROM tasks t "
+        "JOIN process_instances i ON i.id = t.instance_id LEFT JOIN users a ON a.id = t.assignee_id "
+        "LEFT JOIN users b ON b.id = t.completed_by LEFT JOIN users o ON o.id = t.on_behalf_of_id "
         f"WHERE {where} ORDER BY t.id", params)
-    return [_task_view(TaskRow.from_db(r[:18]), *r[18:]) for r in rows]
+    return [_task_view(TaskRow.from_db(r[:19]), *r[19:]) for r in rows]
 
 
 def _task_view(t: TaskRow, title: str, key: str, assignee: str | None, assignee_name: str | None,
-               completed_by: str | None) -> TaskView:
+               completed_by: str | None, on_behalf_of: str | None = None,
+               on_behalf_of_name: str | None = None) -> TaskView:
     return TaskView(id=t.id, instance_id=t.instance_id, instance_title=title, definition_key=key,
                     node_id=t.node_id, node_name=t.node_name, form_key=t.form_key, assignee=assignee,
                     assignee_name=assignee_name, status=t.status, outcome=t.outcome, comment=t.comment,
                     created_at=_iso(t.created_at), completed_at=_iso(t.completed_at), completed_by=completed_by,
-                    data=t.data)
+                    data=t.data, on_behalf_of=on_behalf_of, on_behalf_of_name=on_behalf_of_name)
 
 
 def _view(inst: InstanceRow, t: TaskRow) -> TaskView:
-    a = t.assignee
+    a, o = t.assignee, t.on_behalf_of
     return _task_view(t, inst.title, inst.definition_key, a.username if a else None, a.display_name if a else None,
-                      None)
+                      None, o.username if o else None, o.display_name if o else None)

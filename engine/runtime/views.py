@@ -22,6 +22,9 @@ class TaskView:
     completed_at: str | None
     completed_by: str | None = None
     data: dict | None = None
+    # 委托: the person the task was meant for, when a delegate holds it.
+    on_behalf_of: str | None = None
+    on_behalf_of_name: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
