@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from engine import WorkflowEngine
-from engine.models import AuditEvent, ProcessInstance, Task
+from engine.models import AuditEvent, OrgUnit, PartyStatusHistory, Position, ProcessInstance, Task, User
 
 REQUEST = {"title": "办公设备采购", "category": "采购", "amount": 12000, "reason": "更换老旧电脑",
            "expected_date": "2026-12-01"}
@@ -26,4 +26,8 @@ def counts(engine: WorkflowEngine) -> dict:
             "instances": s.scalar(select(func.count()).select_from(ProcessInstance)),
             "versions": sorted(s.execute(select(ProcessInstance.id, ProcessInstance.version,
                                                 ProcessInstance.status)).all()),
+            "users": s.scalar(select(func.count()).select_from(User)),
+            "orgs": s.scalar(select(func.count()).select_from(OrgUnit)),
+            "positions": s.scalar(select(func.count()).select_from(Position)),
+            "status_history": s.scalar(select(func.count()).select_from(PartyStatusHistory)),
         }

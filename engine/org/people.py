@@ -251,25 +251,30 @@ class People:
                 problems.append(FieldProblem("member_code", f"党员编号 {code} 已被他人使用"))
             else:
                 put("member_code", code)
+        placed: dict[str, tuple[str, OrgUnit | None]] = {}
         for field, kinds, attr in (("department_code", ADMIN_KINDS, "department_id"),
                                    ("branch_code", PARTY_KINDS, "branch_id")):
             if field not in given:
                 continue
             code = getattr(data, field)
-            if not code:
-                put(attr, None)
-                continue
-            org = s.scalar(select(OrgUnit).where(OrgUnit.code == code))
-            if org is None or org.kind not in kinds:
+            org = s.scalar(select(OrgUnit).where(OrgUnit.code == code)) if code else None
+            if code and (org is None or org.kind not in kinds):
                 what = "行政组织（单位或科室）" if kinds == ADMIN_KINDS else "党组织"
                 problems.append(FieldProblem(field, f"没有编码为 {code} 的{what}"))
                 continue
-            if principal is not None:
-                scope = principal.require("user.write")
-                if not scope.covers_org(org.id, org.path):
-                    problems.append(FieldProblem(field, f"{org.name} 不在您的管理范围内"))
-                    continue
-            put(attr, org.id)
+            if getattr(user, attr) != (org.id if org else None):
+                placed[field] = (attr, org)
+                put(attr, org.id if org else None)
+        if principal is not None and placed:
+            # A record stays the caller's to keep: after the change its department or its
+            # party organisation must lie in the caller's scope. (A branch secretary files a
+            # member of any 科室, but cannot hand the record to another branch.)
+            scope = principal.require("user.write")
+            final = [o for o in (s.get(OrgUnit, user.department_id) if user.department_id else None,
+                                 s.get(OrgUnit, user.branch_id) if user.branch_id else None) if o is not None]
+            if not any(scope.covers_org(o.id, o.path) for o in final):
+                problems += [FieldProblem(f, f"{o.name if o else '（空）'} 不在您的管理范围内")
+                             for f, (_a, o) in placed.items()]
         if "party_status" in given and data.party_status:
             put("party_status", data.party_status)
         if "party_status_since" in given:
