@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         # A forgotten placeholder in production would let anyone forge sessions.
         if self.environment == "production" and self.secret_key == _DEV_SECRET:
             raise ValueError("DJFLOW_SECRET_KEY must be set to a real secret in production")
+        # Without it, ID and phone numbers would be encrypted with a key printed in this repository.
+        if self.environment == "production" and not self.data_key:
+            raise ValueError("DJFLOW_DATA_KEY must be set in production")
         return self
 
 
