@@ -14,11 +14,19 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from engine import Database, Settings, WorkflowEngine
-from engine.errors import Forbidden, PasswordChangeRequired, Unauthenticated
-from engine.identity import ClientInfo, Principal, authenticate
-from engine.identity.roles import Roles
-from engine.org.people import People
+from engine import (
+    ClientInfo,
+    Database,
+    Forbidden,
+    PasswordChangeRequired,
+    People,
+    Principal,
+    Roles,
+    Settings,
+    Unauthenticated,
+    WorkflowEngine,
+    authenticate,
+)
 
 ACCESS_COOKIE = "djflow_access"
 REFRESH_COOKIE = "djflow_refresh"

@@ -4,8 +4,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from api import errors
-from api.auth.routes import router as auth_router
 from api.audit.routes import router as audit_router
+from api.auth.routes import router as auth_router
 from api.delegations.routes import router as delegations_router
 from api.deps import request_id
 from api.health.routes import router as health_router
@@ -14,11 +14,7 @@ from api.me.routes import router as me_router
 from api.roles.routes import router as roles_router
 from api.security.routes import router as security_router
 from api.users.routes import router as users_router
-from engine import Database, Settings, WorkflowEngine, get_settings
-from engine.identity.protect import install_log_redaction
-from engine.identity.roles import Roles
-from engine.org.delegations import Delegations
-from engine.org.people import People
+from engine import Database, Delegations, People, Roles, Settings, WorkflowEngine, get_settings, install_log_redaction
 
 # Routers mounted under /api; each route authorises itself through api.deps.Authorized
 # (tests/api/test_authorization.py checks that none is left open by mistake).

@@ -4,10 +4,40 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from engine import audit
 from engine.audit import VerifyResult
+from engine.audit.search import EventView, search_events
+from engine.clock import now
 from engine.config import Settings, get_settings
 from engine.db import Database
-from engine.errors import Conflict, DefinitionInvalid, EngineError, FieldProblem, Forbidden, InvalidInput, NotFound
+from engine.errors import (
+    AccountLocked,
+    Conflict,
+    DefinitionInvalid,
+    EngineError,
+    FieldProblem,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PasswordChangeRequired,
+    Unauthenticated,
+)
+from engine.identity import (
+    ClientInfo,
+    Principal,
+    Tokens,
+    authenticate,
+    change_password,
+    login,
+    logout,
+    refresh,
+    start_session,
+)
+from engine.identity.policy import SecurityPolicy
+from engine.identity.protect import install_log_redaction
+from engine.identity.roles import Roles
+from engine.org.delegations import DelegationCreate, Delegations
+from engine.org.people import People, PersonCreate, PersonFields
 from engine.runtime.engine import ProcessError, WorkflowEngine
 from engine.runtime.views import ActResult, InstanceView, TaskView
 
@@ -25,7 +55,10 @@ def health(engine: WorkflowEngine) -> dict:
 
 
 __all__ = [
-    "ActResult", "Conflict", "Database", "DefinitionInvalid", "EngineError", "FieldProblem", "Forbidden",
-    "InstanceView", "InvalidInput", "NotFound", "ProcessError", "Settings", "TaskView", "VerifyResult",
-    "WorkflowEngine", "get_settings", "health",
+    "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
+    "Delegations", "EngineError", "EventView", "FieldProblem", "Forbidden", "InstanceView", "InvalidInput",
+    "NotFound", "PasswordChangeRequired", "People", "PersonCreate", "PersonFields", "Principal", "ProcessError",
+    "Roles", "SecurityPolicy", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
+    "WorkflowEngine", "audit", "authenticate", "change_password", "get_settings", "health",
+    "install_log_redaction", "login", "logout", "now", "refresh", "search_events", "start_session",
 ]

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import DatabaseDep, allowed
-from engine import audit
-from engine.audit.search import search
+from engine import audit, search_events
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -48,7 +47,7 @@ def list_events(db: DatabaseDep, principal: allowed("audit.read"), action: str |
                 actor_id: int | None = None, instance_id: int | None = None, since: datetime | None = None,
                 until: datetime | None = None, page: Annotated[int, Query(ge=1)] = 1,
                 size: Annotated[int, Query(ge=1, le=500)] = 50) -> EventPage:
-    items, total = search(db, principal, action=action, actor_id=actor_id, instance_id=instance_id, since=since,
+    items, total = search_events(db, principal, action=action, actor_id=actor_id, instance_id=instance_id, since=since,
                           until=until, page=page, size=size)
     return EventPage(items=[EventRead(**asdict(e)) for e in items], total=total, page=page, size=size)
 

@@ -8,10 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from api.auth.schemas import LoginRequest, PasswordChange, RefreshRequest, TokenRead
 from api.deps import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE, Authorized, ClientDep, DatabaseDep, SettingsDep
-from engine import Settings
-from engine.clock import now
-from engine.errors import Unauthenticated
-from engine.identity import Principal, Tokens, change_password, login, logout, refresh
+from engine import Principal, Settings, Tokens, Unauthenticated, change_password, login, logout, now, refresh
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 # Routes that answer before the initial password is changed.

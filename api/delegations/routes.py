@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel
 
 from api.deps import CurrentUser
-from engine.org.delegations import DelegationCreate, Delegations
+from engine import DelegationCreate, Delegations
 
 router = APIRouter(prefix="/delegations", tags=["delegations"])
 

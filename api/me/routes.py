@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from api.deps import Authorized
-from engine.identity import Principal
+from engine import Principal
 
 router = APIRouter(tags=["me"])
 

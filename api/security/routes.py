@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import CurrentUser, RolesDep, allowed
-from engine.identity.policy import SecurityPolicy
+from engine import SecurityPolicy
 
 router = APIRouter(tags=["security"])
 

@@ -4,7 +4,7 @@ from datetime import date
 
 from pydantic import BaseModel
 
-from engine.org.people import PersonCreate, PersonFields
+from engine import PersonCreate, PersonFields
 
 UserCreate = PersonCreate
 UserUpdate = PersonFields

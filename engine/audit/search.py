@@ -26,7 +26,7 @@ class EventView:
     hash: str
 
 
-def search(db: Database, principal: Principal, *, action: str | None = None, actor_id: int | None = None,
+def search_events(db: Database, principal: Principal, *, action: str | None = None, actor_id: int | None = None,
            instance_id: int | None = None, since: datetime | None = None, until: datetime | None = None,
            page: int = 1, size: int = 50) -> tuple[list[EventView], int]:
     """Events matching every given filter, newest first. `action` ending in "." matches a family

@@ -2,9 +2,12 @@
 import engine
 
 EXPECTED = {
-    "ActResult", "Conflict", "Database", "DefinitionInvalid", "EngineError", "FieldProblem", "Forbidden",
-    "InstanceView", "InvalidInput", "NotFound", "ProcessError", "Settings", "TaskView", "VerifyResult",
-    "WorkflowEngine", "get_settings", "health",
+    "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
+    "Delegations", "EngineError", "EventView", "FieldProblem", "Forbidden", "InstanceView", "InvalidInput",
+    "NotFound", "PasswordChangeRequired", "People", "PersonCreate", "PersonFields", "Principal", "ProcessError",
+    "Roles", "SecurityPolicy", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
+    "WorkflowEngine", "audit", "authenticate", "change_password", "get_settings", "health",
+    "install_log_redaction", "login", "logout", "now", "refresh", "search_events", "start_session",
 }
 
 
@@ -20,3 +23,14 @@ def test_api_package_imports_no_spiffworkflow_or_sessions():
     for path in pathlib.Path(engine.__file__).parent.parent.joinpath("api").rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "SpiffWorkflow" not in text and "sqlalchemy" not in text, path
+
+
+def test_api_package_imports_only_the_public_names():
+    """api/ may import `from engine import …` and nothing deeper (DESIGN.md §2)."""
+    import pathlib
+    import re
+
+    deep = re.compile(r"^\s*(from engine\.|import engine\.)", re.M)
+    offenders = [str(p) for p in pathlib.Path(engine.__file__).parent.parent.joinpath("api").rglob("*.py")
+                 if deep.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
