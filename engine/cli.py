@@ -23,9 +23,11 @@ app = typer.Typer(help="djflow：面向党建与行政单位的 BPMN 流程平�
 instance_app = typer.Typer(help="流程实例", no_args_is_help=True)
 task_app = typer.Typer(help="待办任务", no_args_is_help=True)
 audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
+account_app = typer.Typer(help="账号（在服务器上由运维人员执行，记入审计日志）", no_args_is_help=True)
 app.add_typer(instance_app, name="instance")
 app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
+app.add_typer(account_app, name="account")
 
 # soft_wrap: a problem line `file:line: code message` must stay one line when piped to grep or an editor.
 out = Console(soft_wrap=True)
@@ -283,6 +285,33 @@ def audit_verify(as_json: JsonOpt = False) -> None:
         f"审计链被篡改：第一个有问题的事件 seq={result.first_bad_seq}：{result.reason}", markup=False))
     if not result.ok:
         raise typer.Exit(1)
+
+
+@account_app.command("reset-password")
+def account_reset_password(username: str, as_json: JsonOpt = False) -> None:
+    """为账号生成新的初始口令（只显示这一次，首次登录须修改），并解除锁定。"""
+    from engine.org.people import People
+
+    people = People(_db(), get_settings())
+    try:
+        password = people.reset_password(None, people.id_of(username))
+    except EngineError as exc:
+        _fail(exc, as_json)
+    _emit(as_json, {"username": username, "initial_password": password}, lambda: out.print(
+        f"{username} 的新初始口令（只显示这一次）：{password}", markup=False, highlight=False))
+
+
+@account_app.command("unlock")
+def account_unlock(username: str, as_json: JsonOpt = False) -> None:
+    """解除因连续输错口令造成的账号锁定。"""
+    from engine.org.people import People
+
+    people = People(_db(), get_settings())
+    try:
+        people.unlock(None, people.id_of(username))
+    except EngineError as exc:
+        _fail(exc, as_json)
+    _emit(as_json, {"username": username, "unlocked": True}, lambda: out.print(f"{username} 已解除锁定"))
 
 
 @app.command()

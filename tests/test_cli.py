@@ -118,3 +118,37 @@ def test_serve_answers_health(djflow):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_an_operator_unlocks_and_resets_an_account_from_the_console(sqlite_url, tmp_path):
+    from api.main import create_app
+    from engine import Database, WorkflowEngine
+    from tests.conftest import make_settings
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DJFLOW_")},
+           "DJFLOW_DATABASE_URL": sqlite_url, "DJFLOW_DEMO_PASSWORD": "Demo-pass-2026",
+           "DJFLOW_ADMIN_PASSWORD": "Admin-pass-2026", "DJFLOW_ARGON2_TIME_COST": "1",
+           "DJFLOW_ARGON2_MEMORY_KIB": "8192"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    assert run("init").returncode == 0
+    settings = make_settings(sqlite_url)
+    from fastapi.testclient import TestClient
+
+    client = TestClient(create_app(settings, WorkflowEngine(Database(sqlite_url), settings)))
+    for _ in range(5):
+        client.post("/api/auth/login", json={"username": "admin", "password": "not-it"})
+    assert client.post("/api/auth/login", json={"username": "admin",
+                                                "password": "Admin-pass-2026"}).status_code == 423
+    assert run("account", "unlock", "admin").returncode == 0
+    assert client.post("/api/auth/login", json={"username": "admin",
+                                                "password": "Admin-pass-2026"}).status_code == 200
+    reset = run("account", "reset-password", "admin", "--json")
+    password = json.loads(reset.stdout)["initial_password"]
+    body = client.post("/api/auth/login", json={"username": "admin", "password": password}).json()
+    assert body["must_change_password"] is True
+    missing = run("account", "unlock", "nobody")
+    assert missing.returncode == 1 and "nobody 不存在" in missing.stderr

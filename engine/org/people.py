@@ -204,28 +204,46 @@ class People:
                          hash_alg=self.settings.audit_hash)
             return self._views(s, [user])[0]
 
-    def reset_password(self, principal: Principal, user_id: int) -> str:
-        """A new initial password for someone else's login (account.write); shown once."""
+    def reset_password(self, principal: Principal | None, user_id: int) -> str:
+        """A new initial password for someone's login (account.write); shown once. With no
+        principal the caller is the operator at the server console (`djflow account`)."""
         with self.db.unit_of_work() as s:
-            principal.require("account.write")
-            user = principal.require_person(s, "user.read", s.get(User, user_id))
+            user = self._account_target(s, principal, "account.write", user_id)
             password = generate_password()
             user.password_hash, user.must_change_password = hash_password(password, self.settings), True
             user.failed_logins, user.locked_until = 0, None
-            audit.append(s, action="account.password_reset", actor_id=principal.user_id,
-                         payload=principal.audit_payload(user_id=user.id, username=user.username),
+            audit.append(s, action="account.password_reset", actor_id=principal.user_id if principal else None,
+                         payload=_payload(principal, user_id=user.id, username=user.username,
+                                          **({} if principal else {"via": "console"})),
                          hash_alg=self.settings.audit_hash)
             return password
 
-    def unlock(self, principal: Principal, user_id: int) -> PersonView:
+    def unlock(self, principal: Principal | None, user_id: int) -> PersonView:
         with self.db.unit_of_work() as s:
-            principal.require("account.unlock")
-            user = principal.require_person(s, "user.read", s.get(User, user_id))
+            user = self._account_target(s, principal, "account.unlock", user_id)
             user.failed_logins, user.locked_until = 0, None
-            audit.append(s, action="account.unlock", actor_id=principal.user_id,
-                         payload=principal.audit_payload(user_id=user.id, username=user.username),
+            audit.append(s, action="account.unlock", actor_id=principal.user_id if principal else None,
+                         payload=_payload(principal, user_id=user.id, username=user.username,
+                                          **({} if principal else {"via": "console"})),
                          hash_alg=self.settings.audit_hash)
             return self._views(s, [user])[0]
+
+    def id_of(self, username: str) -> int:
+        with self.db.read() as s:
+            user_id = s.scalar(select(User.id).where(User.username == username))
+        if user_id is None:
+            raise NotFound(f"用户 {username} 不存在")
+        return user_id
+
+    @staticmethod
+    def _account_target(s: Session, principal: Principal | None, perm: str, user_id: int) -> User:
+        if principal is None:
+            user = s.get(User, user_id)
+            if user is None:
+                raise NotFound("用户不存在")
+            return user
+        principal.require(perm)
+        return principal.require_person(s, "user.read", s.get(User, user_id))
 
     # -- helpers ----------------------------------------------------------------------------
     def _apply(self, s: Session, principal: Principal | None, user: User, data: PersonFields, *,
