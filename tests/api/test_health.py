@@ -28,3 +28,12 @@ def test_openapi_is_served_with_stable_operation_ids(sqlite_engine):
     client = TestClient(create_app(sqlite_engine.settings, sqlite_engine))
     spec = client.get("/api/openapi.json").json()
     assert spec["paths"]["/api/health"]["get"]["operationId"] == "health_check"
+    # every operation names itself (a generated client's method names must not churn)
+    from fastapi.routing import APIRoute
+
+    from api.main import ROUTERS
+
+    unnamed = [r.path for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) and not r.operation_id]
+    assert unnamed == []
+    ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids)) and all(i.replace("_", "").isalnum() and i.islower() for i in ids)
