@@ -14,7 +14,17 @@ from api.me.routes import router as me_router
 from api.roles.routes import router as roles_router
 from api.security.routes import router as security_router
 from api.users.routes import router as users_router
-from engine import Database, Delegations, People, Roles, Settings, WorkflowEngine, get_settings, install_log_redaction
+from engine import (
+    Database,
+    Delegations,
+    LoginThrottle,
+    People,
+    Roles,
+    Settings,
+    WorkflowEngine,
+    get_settings,
+    install_log_redaction,
+)
 
 # Routers mounted under /api; each route authorises itself through api.deps.Authorized
 # (tests/api/test_authorization.py checks that none is left open by mistake).
@@ -32,6 +42,8 @@ def create_app(settings: Settings | None = None, engine: WorkflowEngine | None =
     app.state.people = People(engine.db, engine.settings)
     app.state.roles = Roles(engine.db, engine.settings)
     app.state.delegations = Delegations(engine.db, engine.settings)
+    app.state.login_throttle = LoginThrottle(max_failures=settings.login_client_max_failures,
+                                             window_seconds=settings.login_client_window_minutes * 60)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")

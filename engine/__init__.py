@@ -36,6 +36,7 @@ from engine.identity import (
 from engine.identity.policy import SecurityPolicy
 from engine.identity.protect import install_log_redaction
 from engine.identity.roles import Roles
+from engine.identity.throttle import LoginThrottle
 from engine.org.delegations import DelegationCreate, Delegations
 from engine.org.people import People, PersonCreate, PersonFields
 from engine.runtime.engine import ProcessError, WorkflowEngine
@@ -57,8 +58,8 @@ def health(engine: WorkflowEngine) -> dict:
 __all__ = [
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
     "Delegations", "EngineError", "EventView", "FieldProblem", "Forbidden", "InstanceView", "InvalidInput",
-    "NotFound", "PasswordChangeRequired", "People", "PersonCreate", "PersonFields", "Principal", "ProcessError",
-    "Roles", "SecurityPolicy", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
-    "WorkflowEngine", "audit", "authenticate", "change_password", "get_settings", "health",
-    "install_log_redaction", "login", "logout", "now", "refresh", "search_events", "start_session",
+    "LoginThrottle", "NotFound", "PasswordChangeRequired", "People", "PersonCreate", "PersonFields", "Principal",
+    "ProcessError", "Roles", "SecurityPolicy", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
+    "WorkflowEngine", "audit", "authenticate", "change_password", "get_settings", "health", "install_log_redaction",
+    "login", "logout", "now", "refresh", "search_events", "start_session",
 ]

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     password_min_classes: int = 3
     lockout_threshold: int = 5
     lockout_minutes: int = 30
+    # Failed logins from one client address within the window before it is refused (429).
+    login_client_max_failures: int = 30
+    login_client_window_minutes: int = 10
     # Send cookies only over HTTPS; on by default in production.
     cookie_secure: bool | None = None
 

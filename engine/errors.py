@@ -78,6 +78,12 @@ class AccountLocked(EngineError):
     code = "account_locked"
 
 
+class TooManyRequests(EngineError):
+    status = 429
+    title = "Too many requests"
+    code = "too_many_requests"
+
+
 class PasswordChangeRequired(Forbidden):
     """The account still has its initial (or reset) password."""
 

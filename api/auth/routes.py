@@ -39,10 +39,12 @@ def _read(tokens: Tokens) -> TokenRead:
 
 
 @router.post("/login", operation_id="auth_login", response_model=TokenRead)
-def login_route(body: LoginRequest, response: Response, db: DatabaseDep, settings: SettingsDep,
+def login_route(body: LoginRequest, request: Request, response: Response, db: DatabaseDep, settings: SettingsDep,
                 client: ClientDep) -> TokenRead:
-    """Sign in with a username and password. Five failures lock the account (423)."""
-    tokens = login(db, settings, username=body.username, password=body.password, client=client)
+    """Sign in with a username and password. Five failures lock the account (423); many
+    failures from one address refuse that address for a while (429)."""
+    tokens = login(db, settings, username=body.username, password=body.password, client=client,
+                   throttle=request.app.state.login_throttle)
     set_session_cookies(response, settings, tokens)
     return _read(tokens)
 

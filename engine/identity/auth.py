@@ -28,10 +28,11 @@ from engine import audit
 from engine.clock import as_utc, local, now
 from engine.config import Settings
 from engine.db import Database
-from engine.errors import AccountLocked, FieldProblem, InvalidInput, NotFound, Unauthenticated
+from engine.errors import AccountLocked, FieldProblem, InvalidInput, NotFound, TooManyRequests, Unauthenticated
 from engine.identity.passwords import hash_password, hasher, verify_password
 from engine.identity.policy import SecurityPolicy, load_policy
 from engine.identity.principal import ClientInfo, Principal, load_principal
+from engine.identity.throttle import LoginThrottle
 from engine.models import AuthSession, User
 
 BAD_CREDENTIALS = "用户名或口令错误"
@@ -88,11 +89,19 @@ def start_session(s: Session, settings: Settings, user: User, client: ClientInfo
                   at + timedelta(hours=policy.session_absolute_hours))
 
 
-def login(db: Database, settings: Settings, *, username: str, password: str, client: ClientInfo) -> Tokens:
-    """Check a username and password; returns tokens or raises Unauthenticated / AccountLocked.
+def login(db: Database, settings: Settings, *, username: str, password: str, client: ClientInfo,
+          throttle: LoginThrottle | None = None) -> Tokens:
+    """Check a username and password; returns tokens or raises Unauthenticated / AccountLocked
+    (or TooManyRequests when `throttle` has seen too many failures from this client).
 
     Failures are committed (counter, lockout, audit) before the error is raised."""
     failure: Exception | None = None
+    with db.unit_of_work() as s:
+        if throttle is not None and throttle.blocked(client.addr):
+            _audit(s, settings, "auth.login_refused", client, username=username[:64], reason="client_throttled")
+            failure = TooManyRequests(f"该地址登录失败次数过多，请 {settings.login_client_window_minutes} 分钟后再试")
+    if failure is not None:
+        raise failure
     with db.unit_of_work() as s:
         policy = load_policy(s, settings)
         user = s.scalar(select(User).where(User.username == username).with_for_update())
@@ -116,6 +125,8 @@ def login(db: Database, settings: Settings, *, username: str, password: str, cli
                 _audit(s, settings, "auth.login_failed", client, actor_id=user.id if user else None,
                        username=username[:64], reason=reason)
             failure = Unauthenticated(BAD_CREDENTIALS)
+            if throttle is not None:
+                throttle.failed(client.addr)
         else:
             if hasher(settings).check_needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password, settings)
@@ -205,7 +216,8 @@ def change_password(db: Database, settings: Settings, principal: Principal, *, o
                    reason="bad_old_password")
             failure = InvalidInput("原口令不正确", errors=[FieldProblem("old_password", "原口令不正确")])
         elif old_password == new_password:
-            raise InvalidInput("新口令不能与原口令相同", errors=[FieldProblem("new_password", "新口令不能与原口令相同")])
+            same = "新口令不能与原口令相同"
+            raise InvalidInput(same, errors=[FieldProblem("new_password", same)])
         else:
             load_policy(s, settings).check_password(new_password, username=user.username)
             user.password_hash = hash_password(new_password, settings)

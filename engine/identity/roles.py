@@ -72,7 +72,8 @@ class Roles:
             created = role is None
             role = role or Role(key=key, builtin=False)
             before = {"permissions": sorted(role.permissions or []), "data_scope": role.data_scope}
-            role.name, role.data_scope, role.permissions, role.description = name, data_scope, sorted(perms), description
+            role.name, role.data_scope, role.description = name, data_scope, description
+            role.permissions = sorted(perms)
             s.add(role)
             s.flush()
             if not created:

@@ -18,6 +18,7 @@ from engine.models.org import (
 from engine.models.runtime import ProcessInstance, Task
 
 __all__ = [
-    "AuditEvent", "AuditHead", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit", "OrgUnitHistory", "PartyStatusHistory", "Position",
-    "ProcessDefinition", "ProcessInstance", "Role", "SystemSetting", "Task", "User", "UserRole",
+    "AuditEvent", "AuditHead", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
+    "OrgUnitHistory", "PartyStatusHistory", "Position", "ProcessDefinition", "ProcessInstance", "Role",
+    "SystemSetting", "Task", "User", "UserRole",
 ]

@@ -176,3 +176,14 @@ def test_the_browser_session_is_an_httponly_cookie_with_csrf_protection(sqlite_u
     assert r.status_code == 403 and "CSRF" in r.json()["detail"]
     r = client.post("/api/delegations", json=body, headers={"X-CSRF-Token": client.cookies["djflow_csrf"]})
     assert r.status_code not in (401, 403), r.text
+
+
+def test_password_spraying_from_one_address_is_throttled(sqlite_url):
+    client = demo_client(sqlite_url, login_client_max_failures=4)
+    # one guess each at four different accounts: no account locks…
+    for user in ("staff1", "kezhang", "fenguan", "juzhang"):
+        assert client.post("/api/auth/login", json={"username": user, "password": "Spring2026!"}).status_code == 401
+    # …but the address is refused now, even for a right password, and that is audited
+    r = client.post("/api/auth/login", json={"username": "shuji", "password": DEMO_PASSWORD})
+    assert (r.status_code, r.json()["code"]) == (429, "too_many_requests")
+    assert _events(client, "auth.login_refused")[-1].payload["reason"] == "client_throttled"
