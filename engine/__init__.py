@@ -25,11 +25,14 @@ from engine.errors import (
 from engine.identity import (
     ClientInfo,
     Principal,
+    SessionView,
     Tokens,
     authenticate,
     change_password,
+    end_session,
     login,
     logout,
+    my_sessions,
     refresh,
     start_session,
 )
@@ -39,6 +42,8 @@ from engine.identity.roles import Roles
 from engine.identity.throttle import LoginThrottle
 from engine.org.delegations import DelegationCreate, Delegations
 from engine.org.people import People, PersonCreate, PersonFields
+from engine.org.positions import PositionAssign, Positions
+from engine.org.tree import OrgTree, OrgUnitCreate, OrgUnitUpdate
 from engine.runtime.engine import ProcessError, WorkflowEngine
 from engine.runtime.views import ActResult, InstanceView, TaskView
 
@@ -58,8 +63,9 @@ def health(engine: WorkflowEngine) -> dict:
 __all__ = [
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
     "Delegations", "EngineError", "EventView", "FieldProblem", "Forbidden", "InstanceView", "InvalidInput",
-    "LoginThrottle", "NotFound", "PasswordChangeRequired", "People", "PersonCreate", "PersonFields", "Principal",
-    "ProcessError", "Roles", "SecurityPolicy", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
-    "WorkflowEngine", "audit", "authenticate", "change_password", "get_settings", "health", "install_log_redaction",
-    "login", "logout", "now", "refresh", "search_events", "start_session",
+    "LoginThrottle", "NotFound", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate", "PasswordChangeRequired", "People",
+    "PersonCreate", "PersonFields", "PositionAssign", "Positions", "Principal", "ProcessError", "Roles",
+    "SecurityPolicy", "SessionView", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
+    "WorkflowEngine", "audit", "authenticate", "change_password", "end_session", "get_settings", "health",
+    "install_log_redaction", "login", "logout", "my_sessions", "now", "refresh", "search_events", "start_session",
 ]

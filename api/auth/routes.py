@@ -6,9 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from api.auth.schemas import LoginRequest, PasswordChange, RefreshRequest, TokenRead
+from api.auth.schemas import LoginRequest, PasswordChange, RefreshRequest, SessionRead, TokenRead
 from api.deps import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE, Authorized, ClientDep, DatabaseDep, SettingsDep
-from engine import Principal, Settings, Tokens, Unauthenticated, change_password, login, logout, now, refresh
+from engine import (
+    Principal,
+    Settings,
+    Tokens,
+    Unauthenticated,
+    change_password,
+    end_session,
+    login,
+    logout,
+    my_sessions,
+    now,
+    refresh,
+)
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 # Routes that answer before the initial password is changed.
@@ -74,4 +86,17 @@ def change_password_route(body: PasswordChange, principal: InitialPasswordOk, db
                           settings: SettingsDep) -> Response:
     """Change one's own password (required after the first sign-in); other sessions end."""
     change_password(db, settings, principal, old_password=body.old_password, new_password=body.new_password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/sessions", operation_id="auth_sessions_list", response_model=list[SessionRead])
+def list_sessions(principal: InitialPasswordOk, db: DatabaseDep) -> list[SessionRead]:
+    """Where I am signed in (browser and phone sessions), so I can end one I do not recognise."""
+    return [SessionRead(**vars(v)) for v in my_sessions(db, principal)]
+
+
+@router.delete("/sessions/{session_id}", operation_id="auth_sessions_end", status_code=status.HTTP_204_NO_CONTENT)
+def end_session_route(session_id: str, principal: InitialPasswordOk, db: DatabaseDep,
+                      settings: SettingsDep) -> Response:
+    end_session(db, settings, principal, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 
@@ -25,3 +27,14 @@ class TokenRead(BaseModel):
 class PasswordChange(BaseModel):
     old_password: str = Field(min_length=1, max_length=256)
     new_password: str = Field(min_length=1, max_length=256)
+
+
+class SessionRead(BaseModel):
+    id: str
+    method: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    client_addr: str | None
+    user_agent: str | None
+    current: bool

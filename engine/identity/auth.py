@@ -228,3 +228,37 @@ def change_password(db: Database, settings: Settings, principal: Principal, *, o
             _audit(s, settings, "auth.password_changed", principal.client, actor_id=user.id)
             return
     raise failure
+
+
+@dataclass(frozen=True)
+class SessionView:
+    id: str
+    method: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    client_addr: str | None
+    user_agent: str | None
+    current: bool
+
+
+def my_sessions(db: Database, principal: Principal) -> list[SessionView]:
+    """The caller's live sessions (devices), newest first."""
+    with db.read() as s:
+        rows = s.scalars(select(AuthSession).where(AuthSession.user_id == principal.user_id,
+                                                   AuthSession.revoked_at.is_(None),
+                                                   AuthSession.expires_at > now())
+                         .order_by(AuthSession.created_at.desc())).all()
+        return [SessionView(r.id, r.method, as_utc(r.created_at), as_utc(r.last_seen_at), as_utc(r.expires_at),
+                            r.client_addr, r.user_agent, r.id == principal.session_id) for r in rows]
+
+
+def end_session(db: Database, settings: Settings, principal: Principal, session_id: str) -> None:
+    """Sign one of one's own sessions out (e.g. a lost phone)."""
+    with db.unit_of_work() as s:
+        row = s.get(AuthSession, session_id)
+        if row is None or row.user_id != principal.user_id:
+            raise NotFound("会话不存在")
+        if row.revoked_at is None:
+            row.revoked_at, row.revoke_reason = now(), "ended_by_user"
+            _audit(s, settings, "auth.session_ended", principal.client, actor_id=principal.user_id, session=row.id)

@@ -187,3 +187,22 @@ def test_password_spraying_from_one_address_is_throttled(sqlite_url):
     r = client.post("/api/auth/login", json={"username": "shuji", "password": DEMO_PASSWORD})
     assert (r.status_code, r.json()["code"]) == (429, "too_many_requests")
     assert _events(client, "auth.login_refused")[-1].payload["reason"] == "client_throttled"
+
+
+def test_a_person_sees_their_sessions_and_ends_one_they_do_not_recognise(sqlite_url):
+    client = demo_client(sqlite_url)
+    desk = login(client, "staff1")
+    phone_login = client.post("/api/auth/login", json={"username": "staff1", "password": CHANGED_PASSWORD},
+                              headers={"User-Agent": "Mozilla/5.0 (iPhone)"}).json()
+    client.cookies.clear()
+    phone = {"Authorization": f"Bearer {phone_login['access_token']}"}
+    sessions = client.get("/api/auth/sessions", headers=desk).json()
+    assert len(sessions) == 2 and sum(s["current"] for s in sessions) == 1
+    iphone = next(s for s in sessions if "iPhone" in (s["user_agent"] or ""))
+    assert client.delete(f"/api/auth/sessions/{iphone['id']}", headers=desk).status_code == 204
+    assert client.get("/api/me", headers=phone).status_code == 401
+    assert client.get("/api/me", headers=desk).status_code == 200
+    # someone else's session id is simply not found
+    other = login(client, "kezhang")
+    mine = client.get("/api/auth/sessions", headers=desk).json()[0]["id"]
+    assert client.delete(f"/api/auth/sessions/{mine}", headers=other).status_code == 404

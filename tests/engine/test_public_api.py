@@ -4,10 +4,11 @@ import engine
 EXPECTED = {
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
     "Delegations", "EngineError", "EventView", "FieldProblem", "Forbidden", "InstanceView", "InvalidInput",
-    "LoginThrottle", "NotFound", "PasswordChangeRequired", "People", "PersonCreate", "PersonFields", "Principal",
-    "ProcessError", "Roles", "SecurityPolicy", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
-    "WorkflowEngine", "audit", "authenticate", "change_password", "get_settings", "health", "install_log_redaction",
-    "login", "logout", "now", "refresh", "search_events", "start_session",
+    "LoginThrottle", "NotFound", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate", "PasswordChangeRequired", "People",
+    "PersonCreate", "PersonFields", "PositionAssign", "Positions", "Principal", "ProcessError", "Roles",
+    "SecurityPolicy", "SessionView", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
+    "WorkflowEngine", "audit", "authenticate", "change_password", "end_session", "get_settings", "health",
+    "install_log_redaction", "login", "logout", "my_sessions", "now", "refresh", "search_events", "start_session",
 }
 
 
