@@ -11,6 +11,8 @@ from api.deps import request_id
 from api.health.routes import router as health_router
 from api.instances.routes import router as instances_router
 from api.me.routes import router as me_router
+from api.org_units.routes import router as org_units_router
+from api.positions.routes import router as positions_router
 from api.roles.routes import router as roles_router
 from api.security.routes import router as security_router
 from api.users.routes import router as users_router
@@ -18,7 +20,9 @@ from engine import (
     Database,
     Delegations,
     LoginThrottle,
+    OrgTree,
     People,
+    Positions,
     Roles,
     Settings,
     WorkflowEngine,
@@ -29,7 +33,7 @@ from engine import (
 # Routers mounted under /api; each route authorises itself through api.deps.Authorized
 # (tests/api/test_authorization.py checks that none is left open by mistake).
 ROUTERS = [health_router, auth_router, me_router, users_router, roles_router, security_router, delegations_router,
-           instances_router, audit_router]
+           instances_router, audit_router, org_units_router, positions_router]
 
 
 def create_app(settings: Settings | None = None, engine: WorkflowEngine | None = None) -> FastAPI:
@@ -42,6 +46,8 @@ def create_app(settings: Settings | None = None, engine: WorkflowEngine | None =
     app.state.people = People(engine.db, engine.settings)
     app.state.roles = Roles(engine.db, engine.settings)
     app.state.delegations = Delegations(engine.db, engine.settings)
+    app.state.org_tree = OrgTree(engine.db, engine.settings)
+    app.state.positions = Positions(engine.db, engine.settings)
     app.state.login_throttle = LoginThrottle(max_failures=settings.login_client_max_failures,
                                              window_seconds=settings.login_client_window_minutes * 60)
     errors.install(app)

@@ -1,7 +1,7 @@
 """The one place djflow reads the time: always timezone-aware, stored in UTC."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -18,3 +18,8 @@ def as_utc(value: datetime) -> datetime:
 
 def local(value: datetime) -> datetime:
     return as_utc(value).astimezone(SHANGHAI)
+
+
+def today() -> date:
+    """Today's date in Asia/Shanghai: terms, deadlines and due dates count local calendar days."""
+    return local(now()).date()

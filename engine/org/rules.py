@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
+from engine.clock import today
 from engine.errors import InvalidInput
 from engine.sql import Sql
 
@@ -232,8 +233,12 @@ class RuleResolver:
         return _unique([Person(*r) for r in rows])
 
     def _position_holders(self, org_id: int, key: str) -> list[Person]:
-        return self._people("SELECT user_id AS uid, id AS ord FROM positions WHERE org_unit_id = ? AND \"key\" = ?",
-                            (org_id, key))
+        # Only holders whose term covers today (Asia/Shanghai): starts_on/ends_on are inclusive.
+        day = today()
+        on = day if self.sql.pg else day.isoformat()
+        return self._people("SELECT user_id AS uid, id AS ord FROM positions WHERE org_unit_id = ? AND \"key\" = ? "
+                            "AND (starts_on IS NULL OR starts_on <= ?) AND (ends_on IS NULL OR ends_on >= ?)",
+                            (org_id, key, on, on))
 
     def _people_from_field(self, name: str) -> list[Person]:
         value = self.data.get(name)

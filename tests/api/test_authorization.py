@@ -38,6 +38,12 @@ FAMILIES = {
     "instances.list": ("GET", "/api/process-instances", None, set(HOLDERS)),
     "delegations.mine": ("GET", "/api/delegations", None, set(HOLDERS)),
     "delegations.all": ("GET", "/api/delegations?role=all", None, {"org_admin"}),
+    "org_units.tree": ("GET", "/api/org-units/tree", None, {"sysadmin", "designer", "org_admin", "staff"}),
+    "org_units.get": ("GET", "/api/org-units/{zb1}", None, {"sysadmin", "designer", "org_admin", "staff"}),
+    "org_units.create": ("POST", "/api/org-units", {"code": "zb1-g1", "name": "第一党小组", "kind": "party_group",
+                                                    "parent_id": "{zb1}"}, {"sysadmin", "org_admin"}),
+    "org_units.checks": ("GET", "/api/org-units/{zb1}/checks", None, {"sysadmin", "designer", "org_admin", "staff"}),
+    "positions.list": ("GET", "/api/positions?org_id={zb1}", None, {"sysadmin", "designer", "org_admin", "staff"}),
 }
 
 
@@ -46,7 +52,7 @@ def matrix_client(tmp_path_factory):
     client = demo_client(f"sqlite:///{tmp_path_factory.mktemp('matrix') / 'djflow.db'}")
     headers = {role: login(client, who) for role, who in HOLDERS.items()}
     members = client.get("/api/users", params={"q": "staff1"}, headers=headers["sysadmin"]).json()["items"]
-    return client, headers, {"zb1member": members[0]["id"]}
+    return client, headers, {"zb1member": members[0]["id"], "zb1": members[0]["branch_id"]}
 
 
 def _fill(value, ids):

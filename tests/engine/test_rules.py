@@ -1,11 +1,16 @@
 """The assignment-rule DSL: parsing at deploy time and resolution against the org tables."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from engine import InvalidInput, WorkflowEngine
-from engine.models import User
+from engine.clock import now
+from engine.clock import today as local_today
+from engine.models import Position, User
 from engine.org.rules import OrgRef, Person, RuleResolver, RuleSyntaxError, parse_rule
 from engine.sql import Sql
 
@@ -95,3 +100,22 @@ def test_unreachable_org_refs_are_clear_errors(sqlite_engine):
         names(sqlite_engine, "position:head@initiator.unit.parent")
     with pytest.raises(InvalidInput, match="没有所属党支部"):
         names(sqlite_engine, "position:secretary@initiator.branch", initiator="auditor")
+
+
+def test_only_holders_whose_term_covers_today_are_assigned(sqlite_engine):
+    """Terms are inclusive local (Asia/Shanghai) days: an ended or not yet started term resolves to nobody."""
+    with sqlite_engine.db.unit_of_work() as s:
+        kezhang = s.scalar(select(User.id).where(User.username == "kezhang"))
+        head = s.scalar(select(Position).where(Position.user_id == kezhang, Position.key == "head"))
+        head.ends_on = local_today() - timedelta(days=1)
+    assert names(sqlite_engine, "position:head@initiator.department") == []
+    assert names(sqlite_engine, "leaders:initiator.department:levels=2") == ["juzhang"]
+
+    with sqlite_engine.db.unit_of_work() as s:
+        head = s.scalar(select(Position).where(Position.user_id == kezhang, Position.key == "head"))
+        head.starts_on, head.ends_on = local_today() + timedelta(days=1), local_today() + timedelta(days=30)
+    assert names(sqlite_engine, "position:head@initiator.department") == []
+    with time_machine.travel(now() + timedelta(days=2), tick=False):
+        assert names(sqlite_engine, "position:head@initiator.department") == ["kezhang"]
+    with time_machine.travel(now() + timedelta(days=31), tick=False):
+        assert names(sqlite_engine, "position:head@initiator.department") == []
