@@ -314,6 +314,22 @@ def account_unlock(username: str, as_json: JsonOpt = False) -> None:
     _emit(as_json, {"username": username, "unlocked": True}, lambda: out.print(f"{username} 已解除锁定"))
 
 
+@account_app.command("rekey")
+def account_rekey(as_json: JsonOpt = False) -> None:
+    """轮换数据密钥后执行：用新的 DJFLOW_DATA_KEY 重新加密全部身份证号和手机号（旧密钥放在
+    DJFLOW_DATA_KEY_PREVIOUS）。全部成功或全部不变。"""
+    from engine.org.people import People
+
+    people = People(_db(), get_settings())
+    with Progress(TextColumn("重新加密"), BarColumn(), MofNCompleteColumn(), console=err, disable=as_json) as bar:
+        job = bar.add_task("rekey", total=None)
+        try:
+            result = people.rekey(progress=lambda n, total: bar.update(job, completed=n, total=total))
+        except (EngineError, ValueError) as exc:
+            _fail(exc if isinstance(exc, EngineError) else EngineError(str(exc)), as_json)
+    _emit(as_json, result, lambda: out.print(f"已用新密钥重新加密 {result['records']} 份人员档案"))
+
+
 @app.command()
 def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port")] = 8000,

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     secret_key: str = _DEV_SECRET
     data_key: str | None = None
+    # Comma-separated keys that were DJFLOW_DATA_KEY before a rotation; they only decrypt.
+    data_key_previous: str | None = None
     audit_hash: Literal["sm3", "sha256"] = "sm3"
     admin_password: str | None = None
     demo_password: str | None = None

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -43,12 +44,17 @@ def _derive(secret: str, info: bytes) -> bytes:
 
 
 class FieldCipher:
-    """Encrypts, decrypts and hashes the sensitive fields with keys derived from one secret."""
+    """Encrypts, decrypts and hashes the sensitive fields with keys derived from one secret.
 
-    def __init__(self, data_key: str):
+    `previous` keys (DJFLOW_DATA_KEY_PREVIOUS) still decrypt after a rotation; GCM's tag tells
+    which key fits. New values and lookup hashes always use the current key, and
+    `djflow account rekey` moves every stored value onto it."""
+
+    def __init__(self, data_key: str, previous: list[str] | None = None):
         if not data_key:
             raise ValueError("DJFLOW_DATA_KEY is empty")
         self._aead = AESGCM(_derive(data_key, b"field-encryption-v1"))
+        self._older = [AESGCM(_derive(k, b"field-encryption-v1")) for k in previous or [] if k]
         self._mac_key = _derive(data_key, b"field-lookup-hash-v1")
 
     def encrypt(self, field: str, value: str) -> str:
@@ -57,10 +63,19 @@ class FieldCipher:
         return CIPHER_PREFIX + base64.b64encode(nonce + ct).decode("ascii")
 
     def decrypt(self, field: str, token: str) -> str:
+        return self.open(field, token)[0]
+
+    def open(self, field: str, token: str) -> tuple[str, bool]:
+        """The clear value and whether it was sealed with the current key."""
         if not token.startswith(CIPHER_PREFIX):
             raise ValueError("not a djflow field ciphertext")
         raw = base64.b64decode(token[len(CIPHER_PREFIX):])
-        return self._aead.decrypt(raw[:12], raw[12:], field.encode()).decode("utf-8")
+        for n, aead in enumerate([self._aead, *self._older]):
+            try:
+                return aead.decrypt(raw[:12], raw[12:], field.encode()).decode("utf-8"), n == 0
+            except InvalidTag:
+                continue
+        raise ValueError(f"{field}: no configured data key opens this value (DJFLOW_DATA_KEY_PREVIOUS?)")
 
     def lookup_hash(self, field: str, value: str) -> str:
         return hmac.new(self._mac_key, f"{field}:{normalise(field, value)}".encode(), hashlib.sha256).hexdigest()
@@ -73,7 +88,8 @@ def cipher_for(settings) -> FieldCipher:
         if settings.environment == "production":
             raise ValueError("DJFLOW_DATA_KEY must be set in production")
         key = "djflow-development-data-key"
-    return FieldCipher(key)
+    previous = [k.strip() for k in (settings.data_key_previous or "").split(",") if k.strip()]
+    return FieldCipher(key, previous)
 
 
 def normalise(field: str, value: str) -> str:
