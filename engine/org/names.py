@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
-
 
 @lru_cache(maxsize=20000)
 def _char(ch: str) -> tuple[str, str]:
+    # Imported on first use: pypinyin loads its phrase dictionary (0.3 s) at import time, which
+    # every CLI invocation would otherwise pay.
+    from pypinyin import Style, lazy_pinyin
+
     full = lazy_pinyin(ch, style=Style.NORMAL, errors="default")[0].lower()
     return (full[:1], full) if ch.strip() else ("", "")
 
