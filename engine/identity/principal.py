@@ -109,6 +109,7 @@ class Principal:
     client: ClientInfo = field(default_factory=ClientInfo)
     # Own org paths, for grants without an org (they reach the holder's department and branch).
     own_paths: dict[int, str] = field(default_factory=dict)
+    own_names: dict[int, str] = field(default_factory=dict)
 
     @property
     def role_keys(self) -> list[str]:
@@ -188,10 +189,9 @@ def load_principal(s: Session, user_id: int, *, session_id: str | None = None,
         .outerjoin(OrgUnit, OrgUnit.id == UserRole.org_unit_id)
         .where(UserRole.user_id == user_id)).all()
     grants = [Grant(k, scope, frozenset(perms or ()), org_id, path) for k, scope, perms, org_id, path in rows]
-    own = {}
-    for org_id in (user.department_id, user.branch_id):
-        if org_id is not None:
-            own[org_id] = org_path(s, org_id) or ""
+    own = [i for i in (user.department_id, user.branch_id) if i is not None]
+    orgs = s.execute(select(OrgUnit.id, OrgUnit.path, OrgUnit.name).where(OrgUnit.id.in_(own))).all() if own else []
     return Principal(user.id, user.username, user.display_name, user.department_id, user.branch_id, grants,
                      session_id=session_id, must_change_password=user.must_change_password,
-                     client=client or ClientInfo(), own_paths=own)
+                     client=client or ClientInfo(), own_paths={i: p for i, p, _n in orgs},
+                     own_names={i: n for i, _p, n in orgs})

@@ -80,7 +80,10 @@ def test_initial_passwords_must_be_changed_before_anything_else(sqlite_url):
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     client.cookies.clear()
     assert body["must_change_password"] is True
-    assert client.get("/api/me", headers=headers).json()["must_change_password"] is True
+    me = client.get("/api/me", headers=headers).json()
+    assert me["must_change_password"] is True
+    assert (me["display_name"], me["department_name"], me["branch_name"]) == ("赵六", "财务科", "第一党支部")
+    assert me["roles"] == ["staff"] and "task.act" in me["permissions"] and "user.read" not in me["permissions"]
     r = client.get("/api/process-instances", headers=headers)
     assert (r.status_code, r.json()["code"]) == (403, "password_change_required")
 
