@@ -12,6 +12,7 @@ from api.health.routes import router as health_router
 from api.instances.routes import router as instances_router
 from api.me.routes import router as me_router
 from api.org_units.routes import router as org_units_router
+from api.people_io.routes import router as people_io_router
 from api.positions.routes import router as positions_router
 from api.roles.routes import router as roles_router
 from api.security.routes import router as security_router
@@ -33,7 +34,8 @@ from engine import (
 # Routers mounted under /api; each route authorises itself through api.deps.Authorized
 # (tests/api/test_authorization.py checks that none is left open by mistake).
 ROUTERS = [health_router, auth_router, me_router, users_router, roles_router, security_router, delegations_router,
-           instances_router, audit_router, org_units_router, positions_router]
+           instances_router, audit_router, org_units_router, positions_router,
+           people_io_router]
 
 
 def create_app(settings: Settings | None = None, engine: WorkflowEngine | None = None) -> FastAPI:

@@ -44,6 +44,7 @@ from engine.org.delegations import DelegationCreate, Delegations
 from engine.org.people import People, PersonCreate, PersonFields
 from engine.org.positions import PositionAssign, Positions
 from engine.org.tree import OrgTree, OrgUnitCreate, OrgUnitUpdate
+from engine.org.workbook import WorkbookInvalid, export_workbook, import_workbook
 from engine.runtime.engine import ProcessError, WorkflowEngine
 from engine.runtime.views import ActResult, InstanceView, TaskView
 
@@ -66,6 +67,7 @@ __all__ = [
     "LoginThrottle", "NotFound", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate", "PasswordChangeRequired", "People",
     "PersonCreate", "PersonFields", "PositionAssign", "Positions", "Principal", "ProcessError", "Roles",
     "SecurityPolicy", "SessionView", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
-    "WorkflowEngine", "audit", "authenticate", "change_password", "end_session", "get_settings", "health",
-    "install_log_redaction", "login", "logout", "my_sessions", "now", "refresh", "search_events", "start_session",
+    "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate", "change_password", "end_session",
+    "export_workbook", "get_settings", "health", "import_workbook", "install_log_redaction", "login", "logout",
+    "my_sessions", "now", "refresh", "search_events", "start_session",
 ]

@@ -23,11 +23,13 @@ app = typer.Typer(help="djflow：面向党建与行政单位的 BPMN 流程平�
 instance_app = typer.Typer(help="流程实例", no_args_is_help=True)
 task_app = typer.Typer(help="待办任务", no_args_is_help=True)
 audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
+users_app = typer.Typer(help="人员与组织（Excel 导入导出）", no_args_is_help=True)
 account_app = typer.Typer(help="账号（在服务器上由运维人员执行，记入审计日志）", no_args_is_help=True)
 app.add_typer(instance_app, name="instance")
 app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
 app.add_typer(account_app, name="account")
+app.add_typer(users_app, name="users")
 
 # soft_wrap: a problem line `file:line: code message` must stay one line when piped to grep or an editor.
 out = Console(soft_wrap=True)
@@ -285,6 +287,102 @@ def audit_verify(as_json: JsonOpt = False) -> None:
         f"审计链被篡改：第一个有问题的事件 seq={result.first_bad_seq}：{result.reason}", markup=False))
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _principal_of(db: Database, username: str | None):
+    """The Principal for --as (its permissions and scope apply); None: the console operator."""
+    if username is None:
+        return None
+    from sqlalchemy import select
+
+    from engine.identity.principal import load_principal
+    from engine.models import User
+
+    with db.read() as s:
+        user_id = s.scalar(select(User.id).where(User.username == username))
+        if user_id is None:
+            from engine.errors import NotFound
+
+            raise NotFound(f"用户 {username} 不存在")
+        return load_principal(s, user_id, client=None)
+
+
+@users_app.command("import")
+def users_import(file: Annotated[Path, typer.Argument(help="Excel 工作簿（组织、人员、职务、分管）")],
+                 dry_run: Annotated[bool, typer.Option("--dry-run", help="只检查，不写入")] = False,
+                 as_user: Annotated[str | None, typer.Option("--as", help="以此用户的权限与范围导入")] = None,
+                 as_json: JsonOpt = False) -> None:
+    """导入组织与人员：先检查每一行，全部无误才在一个事务中写入；有问题时逐条输出 文件:工作表:行:列: 原因 并退出 1。"""
+    from engine.org.workbook import WorkbookInvalid, import_workbook
+
+    db = _db()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err,
+                  disable=as_json, transient=True) as bar:
+        job = bar.add_task("读取工作簿", total=None)
+        try:
+            report = import_workbook(db, get_settings(), file, principal=_principal_of(db, as_user), dry_run=dry_run,
+                                     progress=lambda stage, n, total: bar.update(job, description=stage, completed=n,
+                                                                                 total=total or None))
+        except WorkbookInvalid as exc:
+            report = exc.report
+        except EngineError as exc:
+            _fail(exc, as_json)
+
+    def human() -> None:
+        for p in report.problems:
+            out.print(f"{file}:{p}", markup=False, highlight=False)
+        if report.problems:
+            err.print(f"错误：{len(report.problems)} 处问题，未写入任何数据", markup=False)
+            return
+        for sheet, c in report.counts.items():
+            out.print(f"{sheet}：新增 {c['created']}，更新 {c['updated']}，未变化 {c['unchanged']}", markup=False)
+        out.print("检查通过（未写入，--dry-run）" if dry_run else "已全部写入")
+
+    _emit(as_json, report.as_dict(), human)
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@users_app.command("export")
+def users_export(out_file: Annotated[Path, typer.Option("--out", help="输出的 .xlsx 文件")],
+                 unmask: Annotated[bool, typer.Option(
+                     "--unmask", help="导出完整身份证号和手机号（需 --as 的用户有查看权限）")] = False,
+                 as_user: Annotated[str | None, typer.Option("--as", help="以此用户的权限与范围导出")] = None,
+                 as_json: JsonOpt = False) -> None:
+    """按导入的格式导出组织与人员；身份证号和手机号默认脱敏。每次导出记入审计日志。"""
+    from engine.errors import Forbidden
+    from engine.org.workbook import export_workbook
+
+    db = _db()
+    try:
+        principal = _principal_of(db, as_user)
+        if unmask and principal is None:
+            raise Forbidden("导出完整身份证号需用 --as 指明有查看权限的用户")
+        counts = export_workbook(db, get_settings(), out_file, principal=principal, unmask=unmask)
+    except EngineError as exc:
+        _fail(exc, as_json)
+    _emit(as_json, {"file": str(out_file), **counts}, lambda: out.print(
+        f"已导出 {counts['orgs']} 个组织、{counts['people']} 名人员到 {out_file}", markup=False))
+
+
+@users_app.command("template")
+def users_template(out_file: Annotated[Path, typer.Option("--out", help="输出的 .xlsx 文件")],
+                   sample_branches: Annotated[int, typer.Option("--sample-branches",
+                                                                help="生成示例数据：党支部数")] = 0,
+                   sample_members: Annotated[int, typer.Option("--sample-members", help="生成示例数据：人员数")] = 0,
+                   seed: Annotated[int, typer.Option("--seed")] = 7,
+                   as_json: JsonOpt = False) -> None:
+    """生成导入模板（含说明与示例行）；带 --sample-* 时生成指定规模的示例工作簿。"""
+    if sample_branches or sample_members:
+        from engine.org.synthetic import write_sample
+
+        counts = write_sample(out_file, max(sample_branches, 1), sample_members, seed=seed)
+    else:
+        from engine.org.workbook import write_template
+
+        write_template(out_file)
+        counts = {}
+    _emit(as_json, {"file": str(out_file), "rows": counts}, lambda: out.print(f"已生成 {out_file}", markup=False))
 
 
 @account_app.command("reset-password")

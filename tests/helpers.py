@@ -31,3 +31,19 @@ def counts(engine: WorkflowEngine) -> dict:
             "positions": s.scalar(select(func.count()).select_from(Position)),
             "status_history": s.scalar(select(func.count()).select_from(PartyStatusHistory)),
         }
+
+
+def write_workbook(path, rows: dict[str, list[list]]) -> None:
+    """An import workbook with the standard headers and the given rows per sheet."""
+    from openpyxl import Workbook
+
+    from engine.org.workbook import HEADERS
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for sheet, headers in HEADERS.items():
+        ws = wb.create_sheet(sheet)
+        ws.append(headers)
+        for row in rows.get(sheet, []):
+            ws.append(row)
+    wb.save(path)

@@ -24,7 +24,7 @@ from engine.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from engine.identity.principal import Principal
 from engine.models import InCharge, OrgUnit, Position, User
 from engine.models.org import ADMIN_KINDS
-from engine.org.checks import COMMITTEE_KINDS, Finding, check_assignment
+from engine.org.checks import COMMITTEE_KINDS, KIND_NAMES, Finding, check_assignment
 from engine.org.tree import NOT_VISIBLE, end_date, visibility
 
 
@@ -47,8 +47,7 @@ POSITION_KEYS: dict[str, PositionKey] = {
     "head": PositionKey("负责人", ADMIN_KINDS, {"unit": "局长", "department": "科长"}),
     "deputy_head": PositionKey("副职", ADMIN_KINDS, {"unit": "副局长", "department": "副科长"}),
 }
-_KIND_NAMES = {"party_committee": "党委", "general_branch": "党总支", "branch": "党支部", "party_group": "党小组",
-               "unit": "单位", "department": "科室"}
+
 
 
 def title(key: str, kind: str | None = None) -> str:
@@ -151,9 +150,9 @@ class Positions:
             if spec is None:
                 problems.append(FieldProblem("key", f"未知职务；可用：{', '.join(POSITION_KEYS)}"))
             elif org.kind not in spec.kinds:
-                fits = "、".join(_KIND_NAMES[k] for k in spec.kinds)
+                fits = "、".join(KIND_NAMES[k] for k in spec.kinds)
                 problems.append(FieldProblem("key", f"{spec.name}只能设在{fits}，{org.name}是"
-                                                    f"{_KIND_NAMES.get(org.kind, org.kind)}"))
+                                                    f"{KIND_NAMES.get(org.kind, org.kind)}"))
             if org.status != "active":
                 problems.append(FieldProblem("org_unit_id", f"{org.name} 已撤销"))
             user = self._person(s, principal, data.user_id, "user_id", problems)

@@ -7,8 +7,9 @@ EXPECTED = {
     "LoginThrottle", "NotFound", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate", "PasswordChangeRequired", "People",
     "PersonCreate", "PersonFields", "PositionAssign", "Positions", "Principal", "ProcessError", "Roles",
     "SecurityPolicy", "SessionView", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
-    "WorkflowEngine", "audit", "authenticate", "change_password", "end_session", "get_settings", "health",
-    "install_log_redaction", "login", "logout", "my_sessions", "now", "refresh", "search_events", "start_session",
+    "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate", "change_password", "end_session",
+    "export_workbook", "get_settings", "health", "import_workbook", "install_log_redaction", "login", "logout",
+    "my_sessions", "now", "refresh", "search_events", "start_session",
 }
 
 

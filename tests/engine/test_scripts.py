@@ -12,8 +12,14 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
-from engine.runtime.scripts import (RestrictedEnvironment, ScriptError, ScriptRefused,
-                                    ScriptTimeout, check_script, make_script_engine)
+from engine.runtime.scripts import (
+    RestrictedEnvironment,
+    ScriptError,
+    ScriptRefused,
+    ScriptTimeout,
+    check_script,
+    make_script_engine,
+)
 
 
 def _bounded(fn, seconds=3.0):
