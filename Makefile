@@ -37,6 +37,7 @@ test: install-test
 
 bench: install-test
 	$(BIN)/python bench/engine.py --out bench/report.md
+	$(BIN)/python bench/org.py --out bench/report-org.md
 
 clean:
 	rm -rf var .pytest_cache

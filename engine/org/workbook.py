@@ -176,7 +176,14 @@ def import_workbook(db: Database, settings: Settings, path: Path, *, principal: 
                          payload=_payload(principal, file=Path(path).name, counts=report.counts),
                          hash_alg=settings.audit_hash)
     except _DryRun:
-        pass
+        return report
+    written = sum(c["created"] + c["updated"] for c in report.counts.values())
+    if written >= 1000:
+        # Fresh planner statistics after a bulk load, so assignment-rule lookups use the indexes
+        # at once instead of after the next autovacuum.
+        with db.engine.begin() as conn:
+            for table in ("org_units", "users", "positions", "in_charge", "party_status_history"):
+                conn.exec_driver_sql(f"ANALYZE {table}")
     return report
 
 
