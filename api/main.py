@@ -5,6 +5,7 @@ from fastapi import FastAPI, Request
 
 from api import errors
 from api.audit.routes import router as audit_router
+from api.auth.oidc_routes import router as oidc_router
 from api.auth.routes import router as auth_router
 from api.delegations.routes import router as delegations_router
 from api.deps import request_id
@@ -35,7 +36,7 @@ from engine import (
 # (tests/api/test_authorization.py checks that none is left open by mistake).
 ROUTERS = [health_router, auth_router, me_router, users_router, roles_router, security_router, delegations_router,
            instances_router, audit_router, org_units_router, positions_router,
-           people_io_router]
+           people_io_router, oidc_router]
 
 
 def create_app(settings: Settings | None = None, engine: WorkflowEngine | None = None) -> FastAPI:

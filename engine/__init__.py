@@ -36,6 +36,8 @@ from engine.identity import (
     refresh,
     start_session,
 )
+from engine.identity.oidc import OidcClient
+from engine.identity.oidc import complete as oidc_complete
 from engine.identity.policy import SecurityPolicy
 from engine.identity.protect import install_log_redaction
 from engine.identity.roles import Roles
@@ -64,10 +66,10 @@ def health(engine: WorkflowEngine) -> dict:
 __all__ = [
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
     "Delegations", "EngineError", "EventView", "FieldProblem", "Forbidden", "InstanceView", "InvalidInput",
-    "LoginThrottle", "NotFound", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate", "PasswordChangeRequired", "People",
-    "PersonCreate", "PersonFields", "PositionAssign", "Positions", "Principal", "ProcessError", "Roles",
-    "SecurityPolicy", "SessionView", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
-    "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate", "change_password", "end_session",
+    "LoginThrottle", "NotFound", "OidcClient", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate",
+    "PasswordChangeRequired", "People", "PersonCreate", "PersonFields", "PositionAssign", "Positions", "Principal",
+    "ProcessError", "Roles", "SecurityPolicy", "SessionView", "Settings", "TaskView", "Tokens", "Unauthenticated",
+    "VerifyResult", "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate", "change_password", "end_session",
     "export_workbook", "get_settings", "health", "import_workbook", "install_log_redaction", "login", "logout",
-    "my_sessions", "now", "refresh", "search_events", "start_session",
+    "my_sessions", "now", "oidc_complete", "refresh", "search_events", "start_session",
 ]

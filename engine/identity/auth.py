@@ -85,8 +85,14 @@ def start_session(s: Session, settings: Settings, user: User, client: ClientInfo
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, at
     _audit(s, settings, "auth.login", client, actor_id=user.id, username=user.username, method=method, session=sid)
     return Tokens(_access_token(settings, policy, user.id, sid, at), f"{sid}.{secret}",
-                  policy.access_token_minutes * 60, sid, user.id, user.username, user.must_change_password,
-                  at + timedelta(hours=policy.session_absolute_hours))
+                  policy.access_token_minutes * 60, sid, user.id, user.username,
+                  _must_change(user.must_change_password, method), at + timedelta(hours=policy.session_absolute_hours))
+
+
+def _must_change(flag: bool, method: str) -> bool:
+    # Someone signed in through the unified identity platform never types djflow's password,
+    # so an initial djflow password does not stand between them and their work.
+    return flag and method == "password"
 
 
 def login(db: Database, settings: Settings, *, username: str, password: str, client: ClientInfo,
@@ -168,6 +174,7 @@ def authenticate(db: Database, settings: Settings, token: str, client: ClientInf
             principal = load_principal(s, row.user_id, session_id=row.id, client=client)
         except NotFound:
             raise Unauthenticated("账号已停用") from None
+        principal.must_change_password = _must_change(principal.must_change_password, row.method)
         stale = now() - as_utc(row.last_seen_at) > TOUCH_EVERY
     if stale:
         with db.unit_of_work() as s:
@@ -193,8 +200,8 @@ def refresh(db: Database, settings: Settings, *, refresh_token: str, client: Cli
             at, new_secret = now(), secrets.token_urlsafe(32)
             row.refresh_hash, row.last_seen_at = _hash_secret(new_secret), at
             return Tokens(_access_token(settings, policy, user.id, sid, at), f"{sid}.{new_secret}",
-                          policy.access_token_minutes * 60, sid, user.id, user.username, user.must_change_password,
-                          as_utc(row.expires_at))
+                          policy.access_token_minutes * 60, sid, user.id, user.username,
+                          _must_change(user.must_change_password, row.method), as_utc(row.expires_at))
     raise failure
 
 

@@ -4,12 +4,12 @@ import engine
 EXPECTED = {
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
     "Delegations", "EngineError", "EventView", "FieldProblem", "Forbidden", "InstanceView", "InvalidInput",
-    "LoginThrottle", "NotFound", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate", "PasswordChangeRequired", "People",
-    "PersonCreate", "PersonFields", "PositionAssign", "Positions", "Principal", "ProcessError", "Roles",
-    "SecurityPolicy", "SessionView", "Settings", "TaskView", "Tokens", "Unauthenticated", "VerifyResult",
-    "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate", "change_password", "end_session",
+    "LoginThrottle", "NotFound", "OidcClient", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate",
+    "PasswordChangeRequired", "People", "PersonCreate", "PersonFields", "PositionAssign", "Positions", "Principal",
+    "ProcessError", "Roles", "SecurityPolicy", "SessionView", "Settings", "TaskView", "Tokens", "Unauthenticated",
+    "VerifyResult", "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate", "change_password", "end_session",
     "export_workbook", "get_settings", "health", "import_workbook", "install_log_redaction", "login", "logout",
-    "my_sessions", "now", "refresh", "search_events", "start_session",
+    "my_sessions", "now", "oidc_complete", "refresh", "search_events", "start_session",
 }
 
 
