@@ -41,9 +41,11 @@ def sample_rows(branches: int, members: int, *, seed: int = 7) -> dict[str, list
     start = date(1960, 1, 1)
     for m in range(members):
         name = rnd.choice(SURNAMES) + rnd.choice(GIVEN) + (rnd.choice(GIVEN) if rnd.random() < 0.6 else "")
-        birth = start + timedelta(days=rnd.randrange(365 * 42))
+        # (region, birth date, order code) differs for every m, so no two sample people share
+        # an ID number (一人一档 would refuse the workbook).
+        birth = start + timedelta(days=(m // 8000) * 997 % 15330)
         rows[PEOPLE_SHEET].append([
-            f"M{m:07d}", f"m{m:07d}", name, make_id_number(rnd.choice(REGIONS), birth, m % 1000),
+            f"M{m:07d}", f"m{m:07d}", name, make_id_number(REGIONS[m % 8], birth, (m // 8) % 1000),
             f"1{rnd.choice('3456789')}{m:09d}"[:11], dept_codes[m % len(dept_codes)],
             branch_codes[m % len(branch_codes)], rnd.choice(STATUSES),
             (birth + timedelta(days=365 * 25 + rnd.randrange(3000))).isoformat(), ""])
