@@ -40,12 +40,13 @@ from engine.identity.oidc import OidcClient
 from engine.identity.oidc import complete as oidc_complete
 from engine.identity.policy import SecurityPolicy
 from engine.identity.protect import install_log_redaction
-from engine.identity.roles import Roles
+from engine.identity.roles import GrantView, Roles, RoleView
 from engine.identity.throttle import LoginThrottle
-from engine.org.delegations import DelegationCreate, Delegations
-from engine.org.people import People, PersonCreate, PersonFields
-from engine.org.positions import PositionAssign, Positions
-from engine.org.tree import OrgTree, OrgUnitCreate, OrgUnitUpdate
+from engine.org.checks import Finding
+from engine.org.delegations import DelegationCreate, Delegations, DelegationView
+from engine.org.people import People, PersonCreate, PersonFields, PersonView
+from engine.org.positions import InChargeView, PositionAssign, Positions, PositionView
+from engine.org.tree import HistoryView, OrgNode, OrgTree, OrgUnitCreate, OrgUnitUpdate, OrgUnitView
 from engine.org.workbook import WorkbookInvalid, export_workbook, import_workbook
 from engine.runtime.engine import ProcessError, WorkflowEngine
 from engine.runtime.views import ActResult, InstanceView, TaskView
@@ -65,11 +66,13 @@ def health(engine: WorkflowEngine) -> dict:
 
 __all__ = [
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
-    "Delegations", "EngineError", "EventView", "FieldProblem", "Forbidden", "InstanceView", "InvalidInput",
-    "LoginThrottle", "NotFound", "OidcClient", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate",
-    "PasswordChangeRequired", "People", "PersonCreate", "PersonFields", "PositionAssign", "Positions", "Principal",
-    "ProcessError", "Roles", "SecurityPolicy", "SessionView", "Settings", "TaskView", "Tokens", "Unauthenticated",
-    "VerifyResult", "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate", "change_password", "end_session",
-    "export_workbook", "get_settings", "health", "import_workbook", "install_log_redaction", "login", "logout",
-    "my_sessions", "now", "oidc_complete", "refresh", "search_events", "start_session",
+    "DelegationView", "Delegations", "EngineError", "EventView", "FieldProblem", "Finding", "Forbidden",
+    "GrantView", "HistoryView", "InChargeView", "InstanceView", "InvalidInput", "LoginThrottle", "NotFound",
+    "OidcClient", "OrgNode", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate", "OrgUnitView", "PasswordChangeRequired",
+    "People", "PersonCreate", "PersonFields", "PersonView", "PositionAssign", "PositionView", "Positions",
+    "Principal", "ProcessError", "RoleView", "Roles", "SecurityPolicy", "SessionView", "Settings", "TaskView",
+    "Tokens", "Unauthenticated", "VerifyResult", "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate",
+    "change_password", "end_session", "export_workbook", "get_settings", "health", "import_workbook",
+    "install_log_redaction", "login", "logout", "my_sessions", "now", "oidc_complete", "refresh", "search_events",
+    "start_session",
 ]

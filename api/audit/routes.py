@@ -1,7 +1,6 @@
 """/api/audit: the auditor's view of the log (安全审计员 only; sysadmin and secadmin cannot read it)."""
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -9,30 +8,15 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import DatabaseDep, allowed
-from engine import audit, search_events
+from api.pages import Page
+from engine import EventView, audit, search_events
+
+EventRead = EventView
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-class EventRead(BaseModel):
-    seq: int
-    ts: datetime
-    actor_id: int | None
-    on_behalf_of: int | None
-    action: str
-    instance_id: int | None
-    task_id: int | None
-    payload: dict
-    hash_alg: str
-    prev_hash: str
-    hash: str
-
-
-class EventPage(BaseModel):
-    items: list[EventRead]
-    total: int
-    page: int
-    size: int
+EventPage = Page[EventRead]
 
 
 class VerifyRead(BaseModel):
@@ -49,7 +33,7 @@ def list_events(db: DatabaseDep, principal: allowed("audit.read"), action: str |
                 size: Annotated[int, Query(ge=1, le=500)] = 50) -> EventPage:
     items, total = search_events(db, principal, action=action, actor_id=actor_id, instance_id=instance_id, since=since,
                           until=until, page=page, size=size)
-    return EventPage(items=[EventRead(**asdict(e)) for e in items], total=total, page=page, size=size)
+    return EventPage(items=items, total=total, page=page, size=size)
 
 
 @router.get("/verify", operation_id="audit_verify", response_model=VerifyRead)

@@ -92,7 +92,7 @@ def change_password_route(body: PasswordChange, principal: InitialPasswordOk, db
 @router.get("/sessions", operation_id="auth_sessions_list", response_model=list[SessionRead])
 def list_sessions(principal: InitialPasswordOk, db: DatabaseDep) -> list[SessionRead]:
     """Where I am signed in (browser and phone sessions), so I can end one I do not recognise."""
-    return [SessionRead(**vars(v)) for v in my_sessions(db, principal)]
+    return my_sessions(db, principal)
 
 
 @router.delete("/sessions/{session_id}", operation_id="auth_sessions_end", status_code=status.HTTP_204_NO_CONTENT)

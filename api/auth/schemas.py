@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
+
+from engine import SessionView
 
 
 class LoginRequest(BaseModel):
@@ -29,12 +29,4 @@ class PasswordChange(BaseModel):
     new_password: str = Field(min_length=1, max_length=256)
 
 
-class SessionRead(BaseModel):
-    id: str
-    method: str
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
-    client_addr: str | None
-    user_agent: str | None
-    current: bool
+SessionRead = SessionView

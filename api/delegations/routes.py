@@ -1,33 +1,16 @@
 """/api/delegations: 委托 while away."""
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel
 
 from api.deps import CurrentUser
-from engine import DelegationCreate, Delegations
+from engine import DelegationCreate, Delegations, DelegationView
+
+DelegationRead = DelegationView
 
 router = APIRouter(prefix="/delegations", tags=["delegations"])
-
-
-class DelegationRead(BaseModel):
-    id: int
-    user_id: int
-    username: str
-    display_name: str
-    delegate_id: int
-    delegate_username: str
-    delegate_name: str
-    starts_at: datetime
-    ends_at: datetime
-    process_keys: list[str] | None
-    reason: str
-    active: bool
-    revoked_at: datetime | None
 
 
 def _service(request: Request) -> Delegations:
@@ -37,17 +20,16 @@ def _service(request: Request) -> Delegations:
 @router.get("", operation_id="delegations_list", response_model=list[DelegationRead])
 def list_delegations(request: Request, principal: CurrentUser, role: Literal["mine", "received", "all"] = "mine",
                      include_ended: bool = False) -> list[DelegationRead]:
-    return [DelegationRead(**asdict(v)) for v in _service(request).list(principal, role=role,
-                                                                       include_ended=include_ended)]
+    return _service(request).list(principal, role=role, include_ended=include_ended)
 
 
 @router.post("", operation_id="delegations_create", response_model=DelegationRead,
              status_code=status.HTTP_201_CREATED)
 def create_delegation(body: DelegationCreate, request: Request, principal: CurrentUser) -> DelegationRead:
     """Name a delegate for a period (and optionally some processes); new tasks go to them."""
-    return DelegationRead(**asdict(_service(request).create(principal, body)))
+    return _service(request).create(principal, body)
 
 
 @router.post("/{delegation_id:int}/revoke", operation_id="delegations_revoke", response_model=DelegationRead)
 def revoke_delegation(delegation_id: int, request: Request, principal: CurrentUser) -> DelegationRead:
-    return DelegationRead(**asdict(_service(request).revoke(principal, delegation_id)))
+    return _service(request).revoke(principal, delegation_id)

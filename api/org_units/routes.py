@@ -1,7 +1,6 @@
 """/api/org-units: the party and administrative org trees, their history and the §5 checks."""
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -40,7 +39,7 @@ def list_org_units(tree: TreeDep, principal: allowed("org.read"), kind: Kind | N
                    size: Annotated[int, Query(ge=1, le=500)] = 50) -> OrgUnitPage:
     """A flat page of the units the caller may read (ancestors of their own units by name only)."""
     result = tree.list(principal, kind=kind, parent_id=parent_id, q=q, status=status, page=page, size=size)
-    return OrgUnitPage(items=[OrgUnitRead(**asdict(v)) for v in result.items], total=result.total, page=result.page,
+    return OrgUnitPage(items=result.items, total=result.total, page=result.page,
                        size=result.size)
 
 
@@ -48,40 +47,39 @@ def list_org_units(tree: TreeDep, principal: allowed("org.read"), kind: Kind | N
 def org_tree(tree: TreeDep, principal: allowed("org.read"), root_id: int | None = None,
              include_dissolved: bool = False) -> list[OrgUnitNode]:
     """The units the caller may read, nested, siblings in sort order."""
-    return [OrgUnitNode(**asdict(n)) for n in tree.tree(principal, root_id=root_id,
-                                                        include_dissolved=include_dissolved)]
+    return tree.tree(principal, root_id=root_id, include_dissolved=include_dissolved)
 
 
 @router.post("", operation_id="org_units_create", response_model=OrgUnitRead, status_code=http.HTTP_201_CREATED)
 def create_org_unit(body: OrgUnitCreate, tree: TreeDep, principal: allowed("org.write")) -> OrgUnitRead:
-    return OrgUnitRead(**asdict(tree.create(principal, body)))
+    return tree.create(principal, body)
 
 
 @router.get("/{org_id:int}", operation_id="org_units_get", response_model=OrgUnitRead)
 def get_org_unit(org_id: int, tree: TreeDep, principal: allowed("org.read")) -> OrgUnitRead:
-    return OrgUnitRead(**asdict(tree.get(principal, org_id)))
+    return tree.get(principal, org_id)
 
 
 @router.patch("/{org_id:int}", operation_id="org_units_update", response_model=OrgUnitRead)
 def update_org_unit(org_id: int, body: OrgUnitUpdate, tree: TreeDep, principal: allowed("org.write")) -> OrgUnitRead:
     """Rename, reorder, set 成立日期 / 审批权限, or dissolve (status "dissolved": refused while
     active child units or members remain) and restore."""
-    return OrgUnitRead(**asdict(tree.update(principal, org_id, body)))
+    return tree.update(principal, org_id, body)
 
 
 @router.post("/{org_id:int}/move", operation_id="org_units_move", response_model=OrgUnitRead)
 def move_org_unit(org_id: int, body: OrgUnitMove, tree: TreeDep, principal: allowed("org.write")) -> OrgUnitRead:
     """Re-parent the unit with its subtree; the old parent and path stay in its history."""
-    return OrgUnitRead(**asdict(tree.move(principal, org_id, body.parent_id)))
+    return tree.move(principal, org_id, body.parent_id)
 
 
 @router.get("/{org_id:int}/history", operation_id="org_units_history", response_model=list[OrgUnitHistoryRead])
 def org_unit_history(org_id: int, tree: TreeDep, principal: allowed("org.read")) -> list[OrgUnitHistoryRead]:
-    return [OrgUnitHistoryRead(**asdict(h)) for h in tree.history(principal, org_id)]
+    return tree.history(principal, org_id)
 
 
 @router.get("/{org_id:int}/checks", operation_id="org_units_checks", response_model=list[FindingRead])
 def org_unit_checks(org_id: int, tree: TreeDep, principal: allowed("org.read"),
                     recursive: bool = False) -> list[FindingRead]:
     """The rules.md §5 findings (errors and warnings, each with its tag and source)."""
-    return [FindingRead(**f.as_dict()) for f in tree.checks(principal, org_id, recursive=recursive)]
+    return tree.checks(principal, org_id, recursive=recursive)

@@ -1,13 +1,11 @@
 """/api/positions (posts with terms) and /api/org-units/{id}/in-charge (分管)."""
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from api.deps import allowed
-from api.org_units.schemas import FindingRead
 from api.positions.schemas import (
     InChargeCreate,
     InChargeRead,
@@ -34,8 +32,7 @@ def list_positions(positions: PositionsDep, principal: allowed("org.read"), org_
                    current: bool = True) -> list[PositionRead]:
     """Posts of one unit, of one person, or all the caller may read; in office today unless
     current=false (then every term)."""
-    return [PositionRead(**asdict(v)) for v in positions.list(principal, org_id=org_id, user_id=user_id, key=key,
-                                                              current=current)]
+    return positions.list(principal, org_id=org_id, user_id=user_id, key=key, current=current)
 
 
 @router.post("/positions", operation_id="positions_create", response_model=PositionAssigned,
@@ -44,29 +41,28 @@ def assign_position(body: PositionCreate, positions: PositionsDep, principal: al
     """Appoint a person to a post for a term. Refused (422) when a confirmed rule of rules.md §5
     would be broken; "generally" rules come back as warnings."""
     result = positions.assign(principal, body)
-    return PositionAssigned(position=PositionRead(**asdict(result.position)),
-                            warnings=[FindingRead(**w.as_dict()) for w in result.warnings])
+    return PositionAssigned(position=result.position, warnings=result.warnings)
 
 
 @router.post("/positions/{position_id:int}/end", operation_id="positions_end", response_model=PositionRead)
 def end_position(position_id: int, positions: PositionsDep, principal: allowed("org.write"),
                  body: PositionEnd | None = None) -> PositionRead:
     body = body or PositionEnd()
-    return PositionRead(**asdict(positions.end(principal, position_id, ends_on=body.ends_on, note=body.note)))
+    return positions.end(principal, position_id, ends_on=body.ends_on, note=body.note)
 
 
 @router.get("/org-units/{org_id:int}/in-charge", operation_id="org_units_in_charge_list",
             response_model=list[InChargeRead])
 def list_in_charge(org_id: int, positions: PositionsDep, principal: allowed("org.read")) -> list[InChargeRead]:
     """The 分管领导 of the unit."""
-    return [InChargeRead(**asdict(v)) for v in positions.in_charge(principal, org_id)]
+    return positions.in_charge(principal, org_id)
 
 
 @router.post("/org-units/{org_id:int}/in-charge", operation_id="org_units_in_charge_add", response_model=InChargeRead,
              status_code=status.HTTP_201_CREATED)
 def add_in_charge(org_id: int, body: InChargeCreate, positions: PositionsDep,
                   principal: allowed("org.write")) -> InChargeRead:
-    return InChargeRead(**asdict(positions.add_in_charge(principal, org_id, body.leader_user_id)))
+    return positions.add_in_charge(principal, org_id, body.leader_user_id)
 
 
 @router.delete("/org-units/{org_id:int}/in-charge", operation_id="org_units_in_charge_remove",

@@ -5,24 +5,10 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from api.org_units.schemas import FindingRead
-from engine import PositionAssign
+from engine import InChargeView, PositionAssign, PositionView
 
 PositionCreate = PositionAssign
-
-
-class PositionRead(BaseModel):
-    id: int
-    org_unit_id: int
-    org_name: str
-    org_kind: str
-    key: str
-    key_name: str
-    user_id: int
-    username: str
-    display_name: str
-    starts_on: date | None
-    ends_on: date | None
-    current: bool
+PositionRead, InChargeRead = PositionView, InChargeView
 
 
 class PositionAssigned(BaseModel):
@@ -38,12 +24,3 @@ class PositionEnd(BaseModel):
 
 class InChargeCreate(BaseModel):
     leader_user_id: int
-
-
-class InChargeRead(BaseModel):
-    org_unit_id: int
-    org_name: str
-    leader_user_id: int
-    username: str
-    display_name: str
-    posts: list[str]

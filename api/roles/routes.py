@@ -1,24 +1,15 @@
 """/api/roles and /api/role-grants: roles, their permissions and data scope, and who holds them."""
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import RolesDep, allowed
+from engine import GrantView, RoleView
+
+RoleRead, GrantRead = RoleView, GrantView
 
 router = APIRouter(tags=["roles"])
-
-
-class RoleRead(BaseModel):
-    key: str
-    name: str
-    data_scope: str
-    permissions: list[str]
-    builtin: bool
-    description: str
-    holders: int
 
 
 class RoleSave(BaseModel):
@@ -26,15 +17,6 @@ class RoleSave(BaseModel):
     data_scope: str
     permissions: list[str]
     description: str = Field("", max_length=500)
-
-
-class GrantRead(BaseModel):
-    id: int
-    user_id: int
-    username: str
-    role_key: str
-    org_unit_id: int | None
-    org_unit_name: str | None
 
 
 class GrantCreate(BaseModel):
@@ -45,7 +27,7 @@ class GrantCreate(BaseModel):
 
 @router.get("/roles", operation_id="roles_list", response_model=list[RoleRead])
 def list_roles(roles: RolesDep, principal: allowed("role.read")) -> list[RoleRead]:
-    return [RoleRead(**asdict(r)) for r in roles.list(principal)]
+    return roles.list(principal)
 
 
 @router.get("/roles/permissions", operation_id="roles_permissions", response_model=dict[str, str])
@@ -57,19 +39,19 @@ def list_permissions(roles: RolesDep, principal: allowed("role.read")) -> dict[s
 @router.put("/roles/{key}", operation_id="roles_save", response_model=RoleRead)
 def save_role(key: str, body: RoleSave, roles: RolesDep, principal: allowed("role.write")) -> RoleRead:
     """Create or change a custom role (built-in roles are fixed)."""
-    return RoleRead(**asdict(roles.save(principal, key=key, **body.model_dump())))
+    return roles.save(principal, key=key, **body.model_dump())
 
 
 @router.get("/role-grants", operation_id="role_grants_list", response_model=list[GrantRead])
 def list_grants(roles: RolesDep, principal: allowed("role.read"), user_id: int | None = None) -> list[GrantRead]:
-    return [GrantRead(**asdict(g)) for g in roles.grants(principal, user_id=user_id)]
+    return roles.grants(principal, user_id=user_id)
 
 
 @router.post("/role-grants", operation_id="role_grants_create", response_model=GrantRead,
              status_code=status.HTTP_201_CREATED)
 def create_grant(body: GrantCreate, roles: RolesDep, principal: allowed("role.write")) -> GrantRead:
     """Give a role to a person, optionally scoped to an org unit; 三员分立 is enforced."""
-    return GrantRead(**asdict(roles.grant(principal, **body.model_dump())))
+    return roles.grant(principal, **body.model_dump())
 
 
 @router.delete("/role-grants/{grant_id:int}", operation_id="role_grants_delete",

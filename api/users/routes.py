@@ -1,7 +1,6 @@
 """/api/users: person records (一人一档), scoped to the caller's organisations."""
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -27,24 +26,24 @@ def list_users(people: PeopleDep, principal: allowed("user.read"),
                org_id: int | None = None, party_status: str | None = None,
                page: Annotated[int, Query(ge=1)] = 1, size: Annotated[int, Query(ge=1, le=200)] = 20) -> UserPage:
     result = people.list(principal, q=q, org_id=org_id, party_status=party_status, page=page, size=size)
-    return UserPage(items=[UserRead(**asdict(v)) for v in result.items], total=result.total, page=result.page,
+    return UserPage(items=result.items, total=result.total, page=result.page,
                     size=result.size)
 
 
 @router.post("", operation_id="users_create", response_model=UserCreated, status_code=status.HTTP_201_CREATED)
 def create_user(body: UserCreate, people: PeopleDep, principal: allowed("user.write")) -> UserCreated:
     view, password = people.create(principal, body)
-    return UserCreated(user=UserRead(**asdict(view)), initial_password=password)
+    return UserCreated(user=view, initial_password=password)
 
 
 @router.get("/{user_id:int}", operation_id="users_get", response_model=UserRead)
 def get_user(user_id: int, people: PeopleDep, principal: allowed("user.read")) -> UserRead:
-    return UserRead(**asdict(people.get(principal, user_id)))
+    return people.get(principal, user_id)
 
 
 @router.patch("/{user_id:int}", operation_id="users_update", response_model=UserRead)
 def update_user(user_id: int, body: UserUpdate, people: PeopleDep, principal: allowed("user.write")) -> UserRead:
-    return UserRead(**asdict(people.update(principal, user_id, body)))
+    return people.update(principal, user_id, body)
 
 
 @router.get("/{user_id:int}/party-status-history", operation_id="users_party_status_history",
@@ -69,4 +68,4 @@ def reset_password(user_id: int, people: PeopleDep, principal: allowed("account.
 
 @router.post("/{user_id:int}/unlock", operation_id="users_unlock", response_model=UserRead)
 def unlock(user_id: int, people: PeopleDep, principal: allowed("account.unlock")) -> UserRead:
-    return UserRead(**asdict(people.unlock(principal, user_id)))
+    return people.unlock(principal, user_id)

@@ -4,43 +4,16 @@ from datetime import date
 
 from pydantic import BaseModel
 
-from engine import PersonCreate, PersonFields
+from api.pages import Page
+from engine import PersonCreate, PersonFields, PersonView
 
 UserCreate = PersonCreate
 UserUpdate = PersonFields
+# id_number and phone are masked unless unmasked through /sensitive.
+UserRead = PersonView
 
 
-class UserRead(BaseModel):
-    """A person record; id_number and phone are masked unless unmasked through /sensitive."""
-
-    id: int
-    username: str
-    display_name: str
-    member_code: str | None
-    department_id: int | None
-    department_name: str | None
-    branch_id: int | None
-    branch_name: str | None
-    party_status: str
-    party_status_name: str
-    party_status_since: date | None
-    gender: str | None
-    birth_date: date | None
-    id_number: str | None
-    phone: str | None
-    email: str | None
-    status: str
-    has_login: bool
-    locked: bool
-    roles: list[str]
-    masked: bool
-
-
-class UserPage(BaseModel):
-    items: list[UserRead]
-    total: int
-    page: int
-    size: int
+UserPage = Page[UserRead]
 
 
 class UserCreated(BaseModel):

@@ -3,13 +3,15 @@ import engine
 
 EXPECTED = {
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
-    "Delegations", "EngineError", "EventView", "FieldProblem", "Forbidden", "InstanceView", "InvalidInput",
-    "LoginThrottle", "NotFound", "OidcClient", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate",
-    "PasswordChangeRequired", "People", "PersonCreate", "PersonFields", "PositionAssign", "Positions", "Principal",
-    "ProcessError", "Roles", "SecurityPolicy", "SessionView", "Settings", "TaskView", "Tokens", "Unauthenticated",
-    "VerifyResult", "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate", "change_password", "end_session",
-    "export_workbook", "get_settings", "health", "import_workbook", "install_log_redaction", "login", "logout",
-    "my_sessions", "now", "oidc_complete", "refresh", "search_events", "start_session",
+    "DelegationView", "Delegations", "EngineError", "EventView", "FieldProblem", "Finding", "Forbidden",
+    "GrantView", "HistoryView", "InChargeView", "InstanceView", "InvalidInput", "LoginThrottle", "NotFound",
+    "OidcClient", "OrgNode", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate", "OrgUnitView", "PasswordChangeRequired",
+    "People", "PersonCreate", "PersonFields", "PersonView", "PositionAssign", "PositionView", "Positions",
+    "Principal", "ProcessError", "RoleView", "Roles", "SecurityPolicy", "SessionView", "Settings", "TaskView",
+    "Tokens", "Unauthenticated", "VerifyResult", "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate",
+    "change_password", "end_session", "export_workbook", "get_settings", "health", "import_workbook",
+    "install_log_redaction", "login", "logout", "my_sessions", "now", "oidc_complete", "refresh", "search_events",
+    "start_session",
 }
 
 
