@@ -33,8 +33,9 @@ from engine.config import Settings
 from engine.db import Database
 from engine.errors import NotFound, Unauthenticated
 from engine.identity.auth import Tokens, start_session
+from engine.identity.permissions import ADMIN_ROLES
 from engine.identity.principal import ClientInfo
-from engine.models import User
+from engine.models import User, UserRole
 
 STATE_MINUTES = 10
 ALGORITHMS = ["RS256", "ES256", "PS256"]
@@ -158,7 +159,11 @@ def complete(db: Database, settings: Settings, oidc: OidcClient, *, code: str, s
         user = s.scalar(select(User).where(User.oidc_subject == subject))
         if user is None and username:
             candidate = s.scalar(select(User).where(User.username == username))
-            if candidate is not None and candidate.oidc_subject is None:
+            # The 三员 accounts are never bound by a name claim: whoever can choose that claim
+            # at the provider would otherwise become the system, security or audit administrator.
+            admin = candidate is not None and s.scalar(select(UserRole.id).where(
+                UserRole.user_id == candidate.id, UserRole.role_key.in_(ADMIN_ROLES)).limit(1)) is not None
+            if candidate is not None and candidate.oidc_subject is None and not admin:
                 user = candidate
                 user.oidc_subject = subject
                 audit.append(s, action="auth.oidc_bound", actor_id=user.id,

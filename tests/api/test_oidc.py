@@ -73,6 +73,14 @@ def test_a_known_person_signs_in_and_is_bound_by_subject(client, provider):
     assert client.get("/api/me").status_code == 200  # the HttpOnly session cookie
 
 
+def test_an_administrator_account_is_never_bound_by_a_name_claim(client, provider):
+    provider.user = {"sub": "u-6666", "preferred_username": "admin", "name": "冒名者"}
+    r = sign_in(client)
+    assert r.status_code == 401
+    with client.app.state.engine.db.read() as s:
+        assert s.query(User).filter_by(username="admin").one().oidc_subject is None
+
+
 def test_an_unknown_person_is_refused_and_audited(client, provider):
     provider.user = {"sub": "u-9999", "preferred_username": "stranger", "name": "陌生人"}
     r = sign_in(client)
