@@ -300,7 +300,8 @@ class _Plan:
     def people(self, rows: list[tuple[int, dict]]) -> None:
         sheet = PEOPLE_SHEET
         db_people = {r.member_code: r for r in self.s.execute(select(
-            User.id, User.member_code, User.username, User.id_number_hash)).all() if r.member_code}
+            User.id, User.member_code, User.username, User.id_number_hash, User.department_id,
+            User.branch_id)).all() if r.member_code}
         usernames = dict(self.s.execute(select(User.username, User.member_code)).all())
         id_owner = {r.id_number_hash: r.member_code for r in db_people.values() if r.id_number_hash}
         seen_codes: dict[str, int] = {}
@@ -398,6 +399,7 @@ class _Plan:
             if ok:
                 values["_row"] = n
                 values["_id"] = existing.id if existing else None
+                values["_old_orgs"] = (existing.department_id, existing.branch_id) if existing else ()
                 self.people_rows.append(values)
             if i % 5000 == 0:
                 self.say("检查人员", i, len(rows))
@@ -464,9 +466,13 @@ class _Plan:
         for code, o in self.file_orgs.items():
             if not covered(code) and not (code in self.db_orgs and self._unchanged_org(o)):
                 self.bad(ORG_SHEET, o["row"], "编码", f"{o['name']} 不在您的管理范围内")
+        path_of_id = {ids[code]: path for code, path in paths.items()}
         for p in self.people_rows:
             if not (covered(p["department"]) or covered(p["branch"])):
                 self.bad(PEOPLE_SHEET, p["_row"], "所在党组织编码", f"人员 {p['member_code']} 的组织不在您的管理范围内")
+            elif p["_old_orgs"] and not any(self.scope.covers_org(i, path_of_id.get(i)) for i in p["_old_orgs"] if i):
+                # An existing record elsewhere: moving it in would hand someone else's member over.
+                self.bad(PEOPLE_SHEET, p["_row"], "人员编号", f"人员 {p['member_code']} 的现有档案不在您的管理范围内")
 
     def _unchanged_org(self, o: dict) -> bool:
         row = self.db_orgs[o["code"]]
