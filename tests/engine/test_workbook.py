@@ -134,8 +134,8 @@ def test_a_branch_secretary_imports_only_into_their_branch(demo, tmp_path):
         import_workbook(db, settings, tmp_path / "mine.xlsx", principal=shuji)
     assert [(p.row, p.column) for p in exc.value.report.problems] == [(3, "所在党组织编码")]
     # nor can they pull a member of another branch into theirs by naming their code
-    _write_member = [["SFJ-0011", "zb2member", "卫五", "", "", "sfj-bgs", "sfj-jgdw-zb1", "预备党员", "", ""]]
-    write_workbook(tmp_path / "steal.xlsx", {"人员": _write_member})
+    stolen = [["SFJ-0011", "zb2member", "卫五", "", "", "sfj-bgs", "sfj-jgdw-zb1", "预备党员", "", ""]]
+    write_workbook(tmp_path / "steal.xlsx", {"人员": stolen})
     with pytest.raises(WorkbookInvalid) as exc:
         import_workbook(db, settings, tmp_path / "steal.xlsx", principal=shuji)
     assert [(p.row, p.column) for p in exc.value.report.problems] == [(2, "人员编号")]
