@@ -44,6 +44,9 @@ FAMILIES = {
                                                     "parent_id": "{zb1}"}, {"sysadmin", "org_admin"}),
     "org_units.checks": ("GET", "/api/org-units/{zb1}/checks", None, {"sysadmin", "designer", "org_admin", "staff"}),
     "positions.list": ("GET", "/api/positions?org_id={zb1}", None, {"sysadmin", "designer", "org_admin", "staff"}),
+    "users.export": ("GET", "/api/users/export", None, {"sysadmin", "org_admin"}),
+    "users.export_unmasked": ("GET", "/api/users/export?unmask=true", None, {"org_admin"}),
+    "auth.sessions": ("GET", "/api/auth/sessions", None, set(HOLDERS)),
 }
 
 
