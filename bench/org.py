@@ -64,7 +64,8 @@ def _progress() -> Progress:
 
 
 def import_run(url: str, workbook: Path, members: int) -> dict:
-    """Import `workbook` into a fresh database at `url` in a child process (for a clean peak RSS)."""
+    """Import `workbook` into a fresh database at `url` in a child process (for a clean peak RSS),
+    showing its progress stages as a bar."""
     code = (
         "import json, resource, sys, time\n"
         "from pathlib import Path\n"
@@ -78,15 +79,28 @@ def import_run(url: str, workbook: Path, members: int) -> dict:
         "last = [0.0]\n"
         "def say(stage, n, total):\n"
         "    now = time.perf_counter()\n"
-        "    if now - last[0] > 1: last[0] = now; print(f'{stage} {n}/{total}', file=sys.stderr, flush=True)\n"
+        "    if now - last[0] > 0.2: last[0] = now; print('P', stage, n, total, file=sys.stderr, flush=True)\n"
+        "print('P 读取工作簿 0 0', file=sys.stderr, flush=True)\n"
         "t = time.perf_counter(); r = import_workbook(db, s, path, progress=say); dt = time.perf_counter() - t\n"
+        "assert r.ok, r.problems[:5]\n"
         "print(json.dumps({'seconds': dt, 'counts': r.counts,\n"
         "                  'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n")
-    proc = subprocess.run([sys.executable, "-c", code, url, str(workbook), str(_ROOT)], capture_output=True,
-                          text=True, timeout=3600, cwd=_ROOT)
-    if proc.returncode != 0:
-        raise SystemExit(f"import into {url} failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen([sys.executable, "-c", code, url, str(workbook), str(_ROOT)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=_ROOT)
+    other: list[str] = []
+    with _progress() as bar:
+        job = bar.add_task("导入", total=None)
+        for line in proc.stderr:
+            parts = line.split()
+            if len(parts) == 4 and parts[0] == "P":
+                total = int(parts[3])
+                bar.update(job, description=f"导入：{parts[1]}", completed=int(parts[2]), total=total or None)
+            else:
+                other.append(line)
+    stdout = proc.stdout.read()
+    if proc.wait(timeout=3600) != 0:
+        raise SystemExit(f"import into {url} failed:\n{''.join(other)[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
     result["members_per_second"] = members / result["seconds"]
     return result
 

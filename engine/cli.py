@@ -313,7 +313,7 @@ def users_import(file: Annotated[Path, typer.Argument(help="Excel 工作簿（�
                  as_user: Annotated[str | None, typer.Option("--as", help="以此用户的权限与范围导入")] = None,
                  as_json: JsonOpt = False) -> None:
     """导入组织与人员：先检查每一行，全部无误才在一个事务中写入；有问题时逐条输出 文件:工作表:行:列: 原因 并退出 1。"""
-    from engine.org.workbook import WorkbookInvalid, import_workbook
+    from engine.org.workbook import import_workbook
 
     db = _db()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err,
@@ -323,14 +323,13 @@ def users_import(file: Annotated[Path, typer.Argument(help="Excel 工作簿（�
             report = import_workbook(db, get_settings(), file, principal=_principal_of(db, as_user), dry_run=dry_run,
                                      progress=lambda stage, n, total: bar.update(job, description=stage, completed=n,
                                                                                  total=total or None))
-        except WorkbookInvalid as exc:
-            report = exc.report
         except EngineError as exc:
             _fail(exc, as_json)
 
     def human() -> None:
         for p in report.problems:
-            out.print(f"{file}:{p}", markup=False, highlight=False)
+            out.print(f"{file}:{p.location}: {p.reason}" if p.location else f"{file}: {p.reason}",
+                      markup=False, highlight=False)
         if report.problems:
             err.print(f"错误：{len(report.problems)} 处问题，未写入任何数据", markup=False)
             return

@@ -18,13 +18,14 @@ from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.clock import now
 from engine.config import Settings
 from engine.db import Database
-from engine.errors import InvalidInput
+from engine.errors import Conflict, InvalidInput
 from engine.identity.policy import load_policy
 from engine.identity.principal import Principal, Scope
 from engine.identity.protect import Masker, check_id_number, check_phone, cipher_for, id_number_facts
@@ -42,6 +43,17 @@ HEADERS = {
     POSITION_SHEET: ["组织编码", "职务", "人员编号", "任期开始", "任期结束"],
     IN_CHARGE_SHEET: ["领导人员编号", "分管组织编码"],
 }
+# Other spellings of a header that operators' own sheets use, per sheet; read as the standard one.
+HEADER_ALIASES: dict[str, dict[str, str]] = {
+    ORG_SHEET: {"组织编码": "编码", "组织名称": "名称", "组织类型": "类型", "上级组织编码": "上级编码",
+                "有审批权限": "审批权限"},
+    PEOPLE_SHEET: {"人员编号(党员编号)": "人员编号", "人员编号（党员编号）": "人员编号", "党员编号": "人员编号",
+                   "政治面貌": "党员状态", "政治面貌/党员状态": "党员状态", "党员状态/政治面貌": "党员状态",
+                   "手机": "手机号", "电子邮箱": "邮箱", "所在部门": "所在部门编码", "所在党组织": "所在党组织编码",
+                   "所在党支部编码": "所在党组织编码", "身份证号码": "身份证号"},
+    POSITION_SHEET: {"职务名称": "职务"},
+    IN_CHARGE_SHEET: {},
+}
 REQUIRED = {ORG_SHEET: {"编码", "名称", "类型"}, PEOPLE_SHEET: {"人员编号", "姓名"},
             POSITION_SHEET: {"组织编码", "职务", "人员编号"}, IN_CHARGE_SHEET: {"领导人员编号", "分管组织编码"}}
 KIND_BY_NAME = {name: kind for kind, name in KIND_NAMES.items()} | {"基层党委": "party_committee",
@@ -49,9 +61,13 @@ KIND_BY_NAME = {name: kind for kind, name in KIND_NAMES.items()} | {"基层党�
                                                                     "局": "unit", "部门": "department"}
 STATUS_BY_NAME = {name: key for key, name in PARTY_STATUS_NAMES.items()} | {"积极分子": "activist", "群众": "none"}
 # Every name a 职务 cell may use: the generic names and the per-kind titles (科长, 局长 …).
-POSITION_BY_NAME = {spec.name: key for key, spec in POSITION_KEYS.items()} | {
+# The one mapping from 职务 names to position keys (engine/org/positions.py).
+POSITION_BY_NAME: dict[str, str] = {spec.name: key for key, spec in POSITION_KEYS.items()} | {
     t: key for key, spec in POSITION_KEYS.items() for t in spec.titles.values()} | {
-    "主任": "head", "副主任": "deputy_head"}
+    "支部书记": "secretary", "党委书记": "secretary", "总支书记": "secretary", "支部副书记": "deputy_secretary",
+    "党小组长": "group_leader", "党小组组长": "group_leader", "主任": "head", "副主任": "deputy_head",
+    "处长": "head", "副处长": "deputy_head", "主要负责人": "head"}
+MASKED_WITHOUT_VALUE = "这是脱敏后的号码（含 *），系统中没有可保留的号码，请填写完整的"
 YES = {"是", "有", "y", "yes", "true", "1"}
 
 
@@ -65,8 +81,13 @@ class RowProblem:
     def as_dict(self) -> dict:
         return {"sheet": self.sheet, "row": self.row, "column": self.column, "reason": self.reason}
 
+    @property
+    def location(self) -> str:
+        """`sheet:row:column`, or "" for a problem with the whole file."""
+        return f"{self.sheet}:{self.row}:{self.column}" if self.sheet else ""
+
     def __str__(self) -> str:
-        return f"{self.sheet}:{self.row}:{self.column}: {self.reason}"
+        return f"{self.location}: {self.reason}" if self.sheet else self.reason
 
 
 @dataclass
@@ -86,7 +107,8 @@ class ImportReport:
 
 
 class WorkbookInvalid(InvalidInput):
-    """The workbook has problems; nothing was written."""
+    """The workbook has problems; nothing was written. Raised inside the import to roll back;
+    import_workbook itself returns the report (with its problems) instead."""
 
     def __init__(self, report: ImportReport):
         super().__init__(f"工作簿有 {len(report.problems)} 处问题，未写入任何数据")
@@ -110,20 +132,24 @@ def _cell(v) -> str:
 
 
 def _rows(wb, sheet: str, problems: list[RowProblem]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(row number, {header: text}) for each non-empty row; a missing sheet is simply empty."""
     if sheet not in wb.sheetnames:
-        if sheet == ORG_SHEET or sheet == PEOPLE_SHEET:
-            problems.append(RowProblem(sheet, 0, "", f"缺少工作表「{sheet}」"))
         return
     it = wb[sheet].iter_rows(values_only=True)
-    header = [_cell(h) for h in next(it, ())]
+    aliases = HEADER_ALIASES[sheet]
+    header = [aliases.get(h, h) for h in (_cell(h).replace(" ", "") for h in next(it, ()))]
     missing = REQUIRED[sheet] - set(header)
     if missing:
         problems.append(RowProblem(sheet, 1, "、".join(sorted(missing)), "缺少必需的列"))
         return
     index = {h: i for i, h in enumerate(header) if h in HEADERS[sheet]}
+    id_col = index.get("身份证号")
     for n, values in enumerate(it, start=2):
         row = {h: _cell(values[i]) if i < len(values) else "" for h, i in index.items()}
         if any(row.values()):
+            if id_col is not None and id_col < len(values) and isinstance(values[id_col], int | float):
+                # Excel keeps 15 significant digits: an ID number typed as a number has lost its end.
+                row["_id_is_number"] = "1"
             yield n, row
 
 
@@ -142,7 +168,8 @@ def import_workbook(db: Database, settings: Settings, path: Path, *, principal: 
                     dry_run: bool = False, progress: Progress | None = None) -> ImportReport:
     """Check every row, then (unless `dry_run` or anything is wrong) write all of it at once.
 
-    Raises WorkbookInvalid (carrying the report) when any row has a problem."""
+    Returns the report; when it lists problems (report.ok is False) nothing was written. Raises
+    Forbidden when `principal` lacks user.import."""
     from openpyxl import load_workbook
 
     say = progress or (lambda _stage, _n, _total: None)
@@ -152,12 +179,18 @@ def import_workbook(db: Database, settings: Settings, path: Path, *, principal: 
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem for the operator
-        problems.append(RowProblem("", 0, "", f"无法读取 Excel 文件：{type(exc).__name__}"))
-        raise WorkbookInvalid(report) from None
+        problems.append(RowProblem("", 0, "", f"无法读取 Excel 文件（{type(exc).__name__}），"
+                                              "请上传 .xlsx 格式的工作簿"))
+        return report
     try:
+        if not set(HEADERS) & set(wb.sheetnames):
+            problems.append(RowProblem("", 0, "", f"工作簿中没有「{'」「'.join(HEADERS)}」中的任何一个工作表"))
+            return report
         sheets = {name: list(_rows(wb, name, problems)) for name in HEADERS}
     finally:
         wb.close()
+    if problems:
+        return report
     cipher = cipher_for(settings)
     try:
         with db.unit_of_work() as s:
@@ -175,8 +208,14 @@ def import_workbook(db: Database, settings: Settings, path: Path, *, principal: 
             audit.append(s, action="users.import", actor_id=principal.user_id if principal else None,
                          payload=_payload(principal, file=Path(path).name, counts=report.counts),
                          hash_alg=settings.audit_hash)
-    except _DryRun:
+    except (_DryRun, WorkbookInvalid):
         return report
+    except IntegrityError:
+        # Someone changed the same codes or usernames while this import ran. The statement's
+        # parameters stay out of the message: they carry personal data.
+        raise Conflict("导入期间组织或人员数据被同时修改，未写入任何数据，请重新导入") from None
+    except DataError:
+        raise InvalidInput("工作簿中有超出长度或格式不被数据库接受的值，未写入任何数据") from None
     written = sum(c["created"] + c["updated"] for c in report.counts.values())
     if written >= 1000:
         # Fresh planner statistics after a bulk load, so assignment-rule lookups use the indexes
@@ -213,9 +252,11 @@ class _Plan:
             OrgUnit.established_on, OrgUnit.approval_authority))}
         self.code_of_id = {r.id: r.code for r in self.db_orgs.values()}
         self.file_orgs: dict[str, dict] = {}
+        # Codes on the 组织 sheet whose rows have problems: rows naming them are not reported again.
+        self.bad_org_codes: set[str] = set()
         self.people_rows: list[dict] = []
         self.position_rows: list[dict] = []
-        self.in_charge_rows: list[tuple[str, str]] = []
+        self.in_charge_rows: list[tuple[str, str, int]] = []
 
     def fail_if_problems(self) -> None:
         if self.problems:
@@ -238,11 +279,17 @@ class _Plan:
             if not code:
                 self.bad(sheet, n, "编码", "不能为空")
                 ok = False
+            elif len(code) > 64:
+                self.bad(sheet, n, "编码", "最多 64 个字符")
+                ok = False
             elif code in self.file_orgs:
                 self.bad(sheet, n, "编码", f"编码 {code} 在第 {self.file_orgs[code]['row']} 行已出现")
                 ok = False
             if not name:
                 self.bad(sheet, n, "名称", "不能为空")
+                ok = False
+            elif len(name) > 200:
+                self.bad(sheet, n, "名称", "最多 200 字")
                 ok = False
             kind = KIND_BY_NAME.get(kind_name) or (kind_name if kind_name in KIND_NAMES else None)
             if kind is None:
@@ -259,6 +306,8 @@ class _Plan:
             authority = r.get("审批权限", "").lower() in YES
             if authority and kind != "party_committee":
                 self.bad(sheet, n, "审批权限", "只有党委可以有审批预备党员的权限（党总支、党支部没有）")
+            if not ok and code:
+                self.bad_org_codes.add(code)
             if ok:
                 self.file_orgs[code] = {"row": n, "code": code, "name": name, "kind": kind, "parent": r["上级编码"],
                                         "sort_order": order, "established_on": established,
@@ -268,6 +317,8 @@ class _Plan:
         # Parents: in the file or the database, of the right kind, without cycles.
         for code, o in self.file_orgs.items():
             parent = o["parent"]
+            if parent in self.bad_org_codes:
+                continue  # the parent's own row already says what is wrong
             if parent and parent not in self.file_orgs and parent not in self.db_orgs:
                 self.bad(sheet, o["row"], "上级编码", f"没有编码为 {parent} 的组织")
                 continue
@@ -299,11 +350,12 @@ class _Plan:
     # -- 人员 -------------------------------------------------------------------------------
     def people(self, rows: list[tuple[int, dict]]) -> None:
         sheet = PEOPLE_SHEET
-        db_people = {r.member_code: r for r in self.s.execute(select(
-            User.id, User.member_code, User.username, User.id_number_hash, User.department_id,
-            User.branch_id)).all() if r.member_code}
-        usernames = dict(self.s.execute(select(User.username, User.member_code)).all())
-        id_owner = {r.id_number_hash: r.member_code for r in db_people.values() if r.id_number_hash}
+        everyone = self.s.execute(select(User.id, User.member_code, User.username, User.id_number_hash,
+                                         User.phone_hash, User.department_id, User.branch_id)).all()
+        db_people = {r.member_code: r for r in everyone if r.member_code}
+        usernames = {r.username: r.member_code for r in everyone}
+        # 一人一档: an ID number belongs to one record, whether or not that record has a 人员编号.
+        id_owner = {r.id_number_hash: (r.id, r.member_code or r.username) for r in everyone if r.id_number_hash}
         seen_codes: dict[str, int] = {}
         seen_usernames: dict[str, int] = {}
         seen_ids: dict[str, int] = {}
@@ -314,6 +366,9 @@ class _Plan:
             self.file_member_codes.add(code)
             if not code:
                 self.bad(sheet, n, "人员编号", "不能为空")
+                ok = False
+            elif len(code) > 64:
+                self.bad(sheet, n, "人员编号", "最多 64 个字符")
                 ok = False
             elif code in seen_codes:
                 self.bad(sheet, n, "人员编号", f"人员编号 {code} 与第 {seen_codes[code]} 行重复（一人一档）")
@@ -341,7 +396,18 @@ class _Plan:
             values: dict = {"member_code": code, "username": username, "display_name": name,
                             "name_pinyin": pinyin_key(name) if name else ""}
             id_number = r.get("身份证号", "")
-            if id_number:
+            if id_number and r.get("_id_is_number"):
+                self.bad(sheet, n, "身份证号",
+                         "身份证号被 Excel 存成了数字，末几位已丢失；请把该列设为文本格式后重新填写")
+                ok = False
+            elif "*" in id_number:
+                # A masked value from an export: keep the number on file.
+                if existing is not None and existing.id_number_hash:
+                    values |= {"id_number_hash": existing.id_number_hash, "_keep_id": True}
+                else:
+                    self.bad(sheet, n, "身份证号", MASKED_WITHOUT_VALUE + "身份证号")
+                    ok = False
+            elif id_number:
                 try:
                     clean = check_id_number(id_number)
                 except InvalidInput as exc:
@@ -352,16 +418,22 @@ class _Plan:
                     if digest in seen_ids:
                         self.bad(sheet, n, "身份证号", f"与第 {seen_ids[digest]} 行的身份证号相同（一人一档）")
                         ok = False
-                    elif id_owner.get(digest, code) != code:
+                    elif digest in id_owner and (existing is None or id_owner[digest][0] != existing.id):
                         self.bad(sheet, n, "身份证号",
-                                 f"该身份证号已登记在人员 {id_owner[digest]} 的档案中（一人一档）")
+                                 f"该身份证号已登记在人员 {id_owner[digest][1]} 的档案中（一人一档）")
                         ok = False
                     seen_ids[digest] = n
                     birth, gender = id_number_facts(clean)
                     values |= {"id_number_hash": digest, "birth_date": birth, "gender": gender,
                                "_id_clear": clean}
             phone = r.get("手机号", "")
-            if phone:
+            if phone and "*" in phone:
+                if existing is not None and existing.phone_hash:
+                    values["phone_hash"] = existing.phone_hash
+                else:
+                    self.bad(sheet, n, "手机号", MASKED_WITHOUT_VALUE + "手机号")
+                    ok = False
+            elif phone:
                 try:
                     clean_phone = check_phone(phone)
                 except InvalidInput as exc:
@@ -375,6 +447,8 @@ class _Plan:
                 org_code = r.get(column, "")
                 if not org_code:
                     values[attr] = None
+                elif org_code in self.bad_org_codes:
+                    ok = False  # the org's own row already says what is wrong with it
                 elif not self._org_kind_ok(org_code, kinds):
                     what = "行政组织（单位或科室）" if attr == "department" else "党组织"
                     known = org_code in self.file_orgs or org_code in self.db_orgs
@@ -447,7 +521,7 @@ class _Plan:
             elif self._kind(org) is None:
                 self.bad(sheet, n, "分管组织编码", f"没有编码为 {org} 的组织")
             else:
-                self.in_charge_rows.append((leader, org))
+                self.in_charge_rows.append((leader, org, n))
 
     def _db_member_codes(self) -> list[str]:
         if self._member_codes is None:
@@ -473,11 +547,18 @@ class _Plan:
             elif p["_old_orgs"] and not any(self.scope.covers_org(i, path_of_id.get(i)) for i in p["_old_orgs"] if i):
                 # An existing record elsewhere: moving it in would hand someone else's member over.
                 self.bad(PEOPLE_SHEET, p["_row"], "人员编号", f"人员 {p['member_code']} 的现有档案不在您的管理范围内")
+        for p in self.position_rows:
+            if not covered(p["org"]):
+                self.bad(POSITION_SHEET, p["_row"], "组织编码", f"组织 {p['org']} 不在您的管理范围内")
+        for _leader, org, n in self.in_charge_rows:
+            if not covered(org):
+                self.bad(IN_CHARGE_SHEET, n, "分管组织编码", f"组织 {org} 不在您的管理范围内")
 
     def _unchanged_org(self, o: dict) -> bool:
         row = self.db_orgs[o["code"]]
-        return (row.name, row.kind, self.code_of_id.get(row.parent_id) or "", row.sort_order) == \
-            (o["name"], o["kind"], o["parent"] or "", o["sort_order"])
+        return (row.name, row.kind, self.code_of_id.get(row.parent_id) or "", row.sort_order, row.established_on,
+                bool(row.approval_authority)) == (o["name"], o["kind"], o["parent"] or "", o["sort_order"],
+                                                  o["established_on"], o["approval_authority"])
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, principal: Principal | None) -> None:
@@ -568,10 +649,11 @@ class _Plan:
             values["id_number_hash"], values["phone_hash"] = p.get("id_number_hash"), p.get("phone_hash")
             old = existing.get(p["_id"]) if p["_id"] else None
             if old is not None:
-                same_sensitive = old.id_number_hash == values["id_number_hash"] and old.phone_hash == values[
-                    "phone_hash"]
-                values["id_number_enc"], values["phone_enc"] = (old.id_number_enc, old.phone_enc) if same_sensitive \
-                    else (None, None)
+                for f in ("id_number", "phone"):
+                    same = getattr(old, f"{f}_hash") == values[f"{f}_hash"]
+                    values[f"{f}_enc"] = getattr(old, f"{f}_enc") if same else None
+                if p.get("_keep_id"):
+                    values["birth_date"], values["gender"] = old.birth_date, old.gender
                 if all(getattr(old, c) == values.get(c) for c in cols):
                     counts["unchanged"] += 1
                     continue
@@ -632,7 +714,7 @@ class _Plan:
             s.execute(update(Position), ends)
         pairs = set(s.execute(select(InCharge.leader_user_id, InCharge.org_unit_id)).all())
         add = []
-        for leader, org in dict.fromkeys(self.in_charge_rows):
+        for leader, org in dict.fromkeys((leader, org) for leader, org, _n in self.in_charge_rows):
             pair = (users[leader], org_ids[org])
             if pair in pairs:
                 self._count(IN_CHARGE_SHEET, "unchanged")
@@ -715,23 +797,44 @@ def export_workbook(db: Database, settings: Settings, path: Path, *, principal: 
     return counts
 
 
-TEMPLATE_NOTES = [
-    ("工作表", "列", "说明"),
-    (ORG_SHEET, "编码", "组织的唯一编码，再次导入时按编码更新"),
-    (ORG_SHEET, "类型", "、".join(KIND_NAMES.values())),
-    (ORG_SHEET, "上级编码", "上级组织的编码；党支部设在党委或党总支之下，科室设在单位之下；留空为顶级组织"),
-    (ORG_SHEET, "审批权限", "“是”表示有审批预备党员权限的基层党委（党总支、党支部不能有）"),
-    (PEOPLE_SHEET, "人员编号", "一人一档的唯一编号（党员编号）；再次导入时按编号更新"),
-    (PEOPLE_SHEET, "用户名",
-     "登录用的用户名，留空时用人员编号；导入的人员没有口令，需管理员重置口令或统一身份认证登录"),
-    (PEOPLE_SHEET, "身份证号", "18 位，含校验位；加密保存，界面与导出中脱敏显示"),
-    (PEOPLE_SHEET, "所在部门编码", "单位或科室的编码"),
-    (PEOPLE_SHEET, "所在党组织编码", "党支部（或党小组、党总支、党委）的编码"),
-    (PEOPLE_SHEET, "党员状态", "、".join(PARTY_STATUS_NAMES.values())),
-    (PEOPLE_SHEET, "状态日期", "取得当前状态的日期，YYYY-MM-DD"),
-    (POSITION_SHEET, "职务", "、".join(dict.fromkeys(POSITION_BY_NAME))),
-    (POSITION_SHEET, "任期开始/任期结束", "YYYY-MM-DD；任期结束留空表示在任"),
-    (IN_CHARGE_SHEET, "领导人员编号/分管组织编码", "一位领导可分管多个组织，每行一个"),
+_KINDS = "、".join(KIND_NAMES.values())
+_DATE = "日期，格式 YYYY-MM-DD（如 2024-07-01），也可用 Excel 日期单元格"
+# (sheet, column, required, explanation): the 说明 sheet of the template.
+TEMPLATE_NOTES: list[tuple[str, str, str, str]] = [
+    (ORG_SHEET, "编码", "必填", "组织的唯一编码（字母、数字、短横线）；再次导入时按编码更新，不会重复创建"),
+    (ORG_SHEET, "名称", "必填", "组织全称，如“机关第一党支部”“办公室”"),
+    (ORG_SHEET, "类型", "必填", f"可填：{_KINDS}"),
+    (ORG_SHEET, "上级编码", "选填",
+     "上级组织的编码，可以是本表中（先后顺序不限）或系统中已有的组织；留空为顶级组织。"
+     "党支部设在党委或党总支之下，党总支设在党委之下，党小组设在党支部之下，科室设在单位或科室之下。"
+     "改变上级编码即调整隶属关系，系统保留调整记录"),
+    (ORG_SHEET, "排序", "选填", "同一上级下的显示顺序，整数，小的在前"),
+    (ORG_SHEET, "成立日期", "选填", _DATE),
+    (ORG_SHEET, "审批权限", "选填", "是/否：是否为有审批预备党员权限的基层党委（只有党委可以填“是”）"),
+    (PEOPLE_SHEET, "人员编号", "必填", "一人一档的唯一编号（党员编号）；再次导入时按编号更新。请把该列设为文本格式"),
+    (PEOPLE_SHEET, "用户名", "选填",
+     "登录用的用户名（字母、数字、_ . - @，2 至 64 位）；留空时新人员用人员编号。导入不设口令，"
+     "需由管理员重置口令或通过统一身份认证登录"),
+    (PEOPLE_SHEET, "姓名", "必填", "最多 100 字"),
+    (PEOPLE_SHEET, "身份证号", "选填",
+     "18 位居民身份证号码，校验位须正确；出生日期和性别由此自动填写。加密保存，界面和导出中脱敏显示。"
+     "请把该列设为文本格式，否则 Excel 会把号码改成科学计数法而丢失末位。导出文件中脱敏的号码（含 *）"
+     "原样导入时保留系统中的号码；留空则清除已登记的号码"),
+    (PEOPLE_SHEET, "手机号", "选填",
+     "11 位手机号，以 1 开头；加密保存，脱敏显示。脱敏号码（含 *）原样导入时保留原号码"),
+    (PEOPLE_SHEET, "所在部门编码", "选填", "所在单位或科室的编码（行政隶属）"),
+    (PEOPLE_SHEET, "所在党组织编码", "选填", "所在党支部（或党小组、党总支、党委）的编码（党组织隶属）"),
+    (PEOPLE_SHEET, "党员状态", "选填", "可填：" + "、".join(PARTY_STATUS_NAMES.values()) + "；留空为非党员"),
+    (PEOPLE_SHEET, "状态日期", "选填", "取得当前状态的日期（如成为预备党员、转为正式党员的日期）；" + _DATE),
+    (PEOPLE_SHEET, "邮箱", "选填", "电子邮箱"),
+    (POSITION_SHEET, "组织编码", "必填", "任职的组织"),
+    (POSITION_SHEET, "职务", "必填",
+     "可填：" + "、".join(dict.fromkeys(POSITION_BY_NAME)) + "。书记、委员等设在党组织，局长、科长等设在单位或科室"),
+    (POSITION_SHEET, "人员编号", "必填", "任职人员的人员编号（人员表或系统中已有）"),
+    (POSITION_SHEET, "任期开始", "选填", _DATE),
+    (POSITION_SHEET, "任期结束", "选填", "留空表示在任；" + _DATE),
+    (IN_CHARGE_SHEET, "领导人员编号", "必填", "分管领导的人员编号；一位领导分管多个组织时每个组织一行"),
+    (IN_CHARGE_SHEET, "分管组织编码", "必填", "被分管的组织的编码"),
 ]
 TEMPLATE_EXAMPLES = {
     ORG_SHEET: [["jgdw", "机关党委", "党委", "", 1, "2020-01-01", "是"],
@@ -744,7 +847,13 @@ TEMPLATE_EXAMPLES = {
 }
 
 
+_TEXT_COLUMNS = {"编码", "上级编码", "人员编号", "身份证号", "手机号", "所在部门编码", "所在党组织编码", "组织编码",
+                 "领导人员编号", "分管组织编码"}
+
+
 def write_template(path: Path) -> None:
+    """An empty workbook to fill in: the four sheets with headers and an example each, and a
+    说明 sheet explaining every column, so operators need no other manual."""
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -755,9 +864,18 @@ def write_template(path: Path) -> None:
         for row in TEMPLATE_EXAMPLES[sheet]:
             ws.append(row)
         for col in ws.columns:
-            ws.column_dimensions[col[0].column_letter].width = 16
+            letter = col[0].column_letter
+            ws.column_dimensions[letter].width = 16
+            if col[0].value in _TEXT_COLUMNS:
+                # Text format, so Excel keeps all 18 digits of an ID number and leading zeros of codes.
+                ws.column_dimensions[letter].number_format = "@"
     notes = wb.create_sheet("说明")
+    notes.append(["工作表", "列", "是否必填", "说明"])
     for row in TEMPLATE_NOTES:
         notes.append(list(row))
-    notes.column_dimensions["C"].width = 80
+    notes.append([])
+    notes.append(["", "", "", "导入时先检查全部行，任何一行有问题都不写入，并逐条列出“工作表:行:列: 原因”；"
+                              "全部无误后一次写入。同一工作簿重复导入不会产生重复数据。"])
+    for letter, width in (("A", 10), ("B", 16), ("C", 10), ("D", 100)):
+        notes.column_dimensions[letter].width = width
     wb.save(path)

@@ -12,12 +12,13 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from engine import Database, Forbidden, WorkbookInvalid, export_workbook, import_workbook
+from engine import Database, Forbidden, export_workbook, import_workbook
 from engine.config import REPO_ROOT
 from engine.identity.principal import load_principal
 from engine.identity.protect import make_id_number
 from engine.models import AuditEvent, InCharge, OrgUnit, OrgUnitHistory, PartyStatusHistory, Position, User
 from engine.org.synthetic import sample_rows, write_sample
+from engine.org.workbook import HEADERS, write_template
 from engine.setup import init
 from tests.conftest import make_settings
 from tests.helpers import write_workbook
@@ -79,13 +80,13 @@ def test_every_bad_row_is_reported_and_nothing_is_written(demo, tmp_path):
     rows["职务"].append(["dw000-zb00000", "宣传部长", "M0000001", "", ""])
     write_workbook(tmp_path / "bad.xlsx", rows)
     before = _counts(db)
-    with pytest.raises(WorkbookInvalid) as exc:
-        import_workbook(db, settings, tmp_path / "bad.xlsx")
-    found = {(p.sheet, p.row, p.column) for p in exc.value.report.problems}
+    bad = import_workbook(db, settings, tmp_path / "bad.xlsx")
+    assert not bad.ok and not bad.dry_run
+    found = {(p.sheet, p.row, p.column) for p in bad.problems}
     assert found == {("人员", 14, "人员编号"), ("人员", 7, "所在党组织编码"), ("人员", 8, "身份证号"),
                      ("人员", 10, "姓名"), ("职务", len(rows["职务"]) + 1, "职务")}
     assert _counts(db) == before
-    assert not any(ID_IN_CLEAR.search(p.reason) for p in exc.value.report.problems)
+    assert not any(ID_IN_CLEAR.search(p.reason) for p in bad.problems)
     # a dry run of a good workbook reports the same counts as a real one and writes nothing
     write_workbook(tmp_path / "good.xlsx", sample_rows(3, 12))
     dry = import_workbook(db, settings, tmp_path / "good.xlsx", dry_run=True)
@@ -99,9 +100,8 @@ def test_structure_rules_and_moves(demo, tmp_path):
         ["z2", "第二支部", "党支部", "z1", 2, "", ""],                     # a branch under a branch
         ["g1", "党总支", "党总支", "c1", 3, "", "是"],                      # 党总支 cannot approve
         ["x1", "甲", "党委", "x2", 4, "", ""], ["x2", "乙", "党委", "x1", 5, "", ""]]})  # a cycle
-    with pytest.raises(WorkbookInvalid) as exc:
-        import_workbook(db, settings, tmp_path / "orgs.xlsx")
-    reasons = {(p.row, p.column): p.reason for p in exc.value.report.problems}
+    bad = import_workbook(db, settings, tmp_path / "orgs.xlsx")
+    reasons = {(p.row, p.column): p.reason for p in bad.problems}
     assert "党支部只能设在" in reasons[(4, "上级编码")]
     assert "只有党委" in reasons[(5, "审批权限")]
     assert "循环" in reasons[(6, "上级编码")] and "循环" in reasons[(7, "上级编码")]
@@ -130,15 +130,26 @@ def test_a_branch_secretary_imports_only_into_their_branch(demo, tmp_path):
     write_workbook(tmp_path / "mine.xlsx", {"人员": [
         ["ZB1-1", "", "新党员", number, "", "sfj-cwk", "sfj-jgdw-zb1", "预备党员", "2026-07-01", ""],
         ["ZB2-1", "", "别人的", "", "", "", "sfj-jgdw-zb2", "正式党员", "", ""]]})
-    with pytest.raises(WorkbookInvalid) as exc:
-        import_workbook(db, settings, tmp_path / "mine.xlsx", principal=shuji)
-    assert [(p.row, p.column) for p in exc.value.report.problems] == [(3, "所在党组织编码")]
+    report = import_workbook(db, settings, tmp_path / "mine.xlsx", principal=shuji)
+    assert [(p.row, p.column) for p in report.problems] == [(3, "所在党组织编码")]
     # nor can they pull a member of another branch into theirs by naming their code
     stolen = [["SFJ-0011", "zb2member", "卫五", "", "", "sfj-bgs", "sfj-jgdw-zb1", "预备党员", "", ""]]
     write_workbook(tmp_path / "steal.xlsx", {"人员": stolen})
-    with pytest.raises(WorkbookInvalid) as exc:
-        import_workbook(db, settings, tmp_path / "steal.xlsx", principal=shuji)
-    assert [(p.row, p.column) for p in exc.value.report.problems] == [(2, "人员编号")]
+    report = import_workbook(db, settings, tmp_path / "steal.xlsx", principal=shuji)
+    assert [(p.row, p.column) for p in report.problems] == [(2, "人员编号")]
+    # nor appoint a secretary or a 分管 leader for another branch
+    write_workbook(tmp_path / "posts.xlsx", {"职务": [["sfj-jgdw-zb2", "书记", "SFJ-0001", "", ""]],
+                                             "分管": [["SFJ-0001", "sfj-jgdw-zb2"]]})
+    with db.read() as s:
+        member_code = s.scalar(select(User.member_code).where(User.username == "shuji"))
+    write_workbook(tmp_path / "posts.xlsx", {"职务": [["sfj-jgdw-zb2", "书记", member_code, "", ""],
+                                                      ["sfj-jgdw-zb1", "组织委员", member_code, "2026-01-01", ""]],
+                                             "分管": [[member_code, "sfj-jgdw-zb2"]]})
+    before = _counts(db)
+    report = import_workbook(db, settings, tmp_path / "posts.xlsx", principal=shuji)
+    assert [(p.sheet, p.row, p.column) for p in report.problems] == [("职务", 2, "组织编码"),
+                                                                     ("分管", 2, "分管组织编码")]
+    assert _counts(db) == before
     with db.read() as s:
         staff1 = load_principal(s, s.scalar(select(User.id).where(User.username == "staff1")))
     with pytest.raises(Forbidden):
@@ -157,6 +168,16 @@ def test_exports_are_masked_unless_unmasked_by_a_permitted_person(demo, tmp_path
              for c in row if c is not None]
     assert not any(ID_IN_CLEAR.search(c) for c in cells)
     assert any(re.fullmatch(r"\d{6}\*{8}\d{3}[\dX]", c) for c in cells)
+    assert any(re.fullmatch(r"1\d{2}\*{4}\d{4}", c) for c in cells)
+    # the masked export re-imports unchanged: masked numbers keep what is on file
+    before = _counts(db)
+    with db.read() as s:
+        sealed = dict(s.execute(select(User.member_code, User.id_number_enc)).all())
+    report = import_workbook(db, settings, tmp_path / "out.xlsx")
+    assert report.ok and all(c["created"] == c["updated"] == 0 for c in report.counts.values()), report.counts
+    with db.read() as s:
+        assert dict(s.execute(select(User.member_code, User.id_number_enc)).all()) == sealed
+    assert _counts(db)["users"] == before["users"]
     with pytest.raises(Forbidden):  # sysadmin lacks user.unmask
         export_workbook(db, settings, tmp_path / "clear.xlsx", principal=admin, unmask=True)
     counts = export_workbook(db, settings, tmp_path / "clear.xlsx", principal=dangwei, unmask=True)
@@ -200,3 +221,45 @@ def test_the_command_line_reports_file_sheet_row_column(sqlite_url, tmp_path):
     assert exported.returncode == 0 and json.loads(exported.stdout)["people"] == 5
     refused = run("users", "export", "--out", str(tmp_path / "e2.xlsx"), "--unmask")
     assert refused.returncode == 1
+
+
+def test_the_template_explains_every_column_and_its_examples_import(demo, tmp_path):
+    db, settings = demo
+    write_template(tmp_path / "t.xlsx")
+    wb = load_workbook(tmp_path / "t.xlsx")
+    explained = {(row[0], row[1]) for row in wb["说明"].iter_rows(min_row=2, values_only=True) if row[0]}
+    assert explained == {(sheet, column) for sheet, headers in HEADERS.items() for column in headers}
+    report = import_workbook(db, settings, tmp_path / "t.xlsx")
+    assert report.ok, report.problems
+    assert {sheet: c["created"] for sheet, c in report.counts.items()} == {"组织": 4, "人员": 1, "职务": 1, "分管": 1}
+    with db.read() as s:
+        person = s.scalar(select(User).where(User.member_code == "DY0001"))
+        history = s.scalars(select(PartyStatusHistory).where(PartyStatusHistory.user_id == person.id)).all()
+    assert (person.gender, person.birth_date, person.name_pinyin) == ("女", date(1949, 12, 31), "zs zhangsan")
+    assert [(h.status, h.since) for h in history] == [("full", date(2010, 7, 1))]
+
+
+def test_operators_own_headers_and_odd_files(demo, tmp_path):
+    """Common header spellings are understood; a file that is not a workbook is one problem."""
+    from openpyxl import Workbook
+
+    db, settings = demo
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "人员"
+    ws.append(["党员编号", "姓名", "政治面貌", "身份证号"])
+    ws.append(["X1", "李四", "预备党员", make_id_number("110101", date(1995, 5, 6), 12)])
+    ws.append(["X2", "王五", "群众", 110101199505060000])  # typed as a number: digits lost
+    wb.save(tmp_path / "own.xlsx")
+    report = import_workbook(db, settings, tmp_path / "own.xlsx")
+    assert [(p.sheet, p.row, p.column) for p in report.problems] == [("人员", 3, "身份证号")]
+    assert "文本格式" in report.problems[0].reason
+    ws.delete_rows(3)
+    wb.save(tmp_path / "own.xlsx")
+    report = import_workbook(db, settings, tmp_path / "own.xlsx")
+    assert report.ok and report.counts["人员"]["created"] == 1
+    with db.read() as s:
+        assert s.scalar(select(User.party_status).where(User.member_code == "X1")) == "probationary"
+    (tmp_path / "junk.xlsx").write_bytes(b"not a workbook")
+    report = import_workbook(db, settings, tmp_path / "junk.xlsx")
+    assert len(report.problems) == 1 and not report.problems[0].sheet and "无法读取" in report.problems[0].reason
