@@ -49,7 +49,6 @@ POSITION_KEYS: dict[str, PositionKey] = {
 }
 
 
-
 def title(key: str, kind: str | None = None) -> str:
     spec = POSITION_KEYS.get(key)
     if spec is None:
