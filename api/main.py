@@ -10,6 +10,7 @@ from api.auth.routes import router as auth_router
 from api.delegations.routes import router as delegations_router
 from api.deps import request_id
 from api.health.routes import router as health_router
+from api.instances.routes import files_router
 from api.instances.routes import router as instances_router
 from api.me.routes import router as me_router
 from api.org_units.routes import router as org_units_router
@@ -17,6 +18,7 @@ from api.people_io.routes import router as people_io_router
 from api.positions.routes import router as positions_router
 from api.roles.routes import router as roles_router
 from api.security.routes import router as security_router
+from api.tasks.routes import router as tasks_router
 from api.users.routes import router as users_router
 from engine import (
     Database,
@@ -36,7 +38,7 @@ from engine import (
 # (tests/api/test_authorization.py checks that none is left open by mistake).
 ROUTERS = [health_router, auth_router, me_router, users_router, roles_router, security_router, delegations_router,
            instances_router, audit_router, org_units_router, positions_router,
-           people_io_router, oidc_router]
+           people_io_router, oidc_router, tasks_router, files_router]
 
 
 def create_app(settings: Settings | None = None, engine: WorkflowEngine | None = None) -> FastAPI:
@@ -56,6 +58,17 @@ def create_app(settings: Settings | None = None, engine: WorkflowEngine | None =
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
+
+    @app.middleware("http")
+    async def _size_limit(request: Request, call_next):
+        # Bodies over the limit are refused before they are read; uploads have their own, larger limits.
+        declared = request.headers.get("content-length")
+        limit = settings.request_max_bytes
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            limit = max(settings.attachment_max_bytes, 50 * 1024 * 1024) + 1024 * 1024
+        if declared and declared.isdigit() and int(declared) > limit:
+            return errors.problem(413, "Payload too large", f"请求内容超过 {limit // 1024} KB")
+        return await call_next(request)
 
     @app.middleware("http")
     async def _request_id(request: Request, call_next):

@@ -20,6 +20,7 @@ from engine.errors import (
     InvalidInput,
     NotFound,
     PasswordChangeRequired,
+    PayloadTooLarge,
     Unauthenticated,
 )
 from engine.identity import (
@@ -48,8 +49,21 @@ from engine.org.people import People, PersonCreate, PersonFields, PersonView
 from engine.org.positions import InChargeView, PositionAssign, Positions, PositionView
 from engine.org.tree import HistoryView, OrgNode, OrgTree, OrgUnitCreate, OrgUnitUpdate, OrgUnitView
 from engine.org.workbook import WorkbookInvalid, export_workbook, import_workbook
+from engine.approvals.actions import ACTION_NAMES, ActionInput
+from engine.runtime.attachments import AttachmentView
 from engine.runtime.engine import ProcessError, WorkflowEngine
-from engine.runtime.views import ActResult, InstanceView, TaskView
+from engine.runtime.views import (
+    ActResult,
+    CommentView,
+    DiagramView,
+    FormView,
+    HistoryEntry,
+    InstanceView,
+    NodeRef,
+    NodeState,
+    TaskDetail,
+    TaskView,
+)
 
 
 def health(engine: WorkflowEngine) -> dict:
@@ -65,6 +79,8 @@ def health(engine: WorkflowEngine) -> dict:
 
 
 __all__ = [
+    "ACTION_NAMES", "ActionInput", "AttachmentView", "CommentView", "DiagramView", "FormView", "HistoryEntry",
+    "NodeRef", "NodeState", "PayloadTooLarge", "TaskDetail",
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
     "DelegationView", "Delegations", "EngineError", "EventView", "FieldProblem", "Finding", "Forbidden",
     "GrantView", "HistoryView", "InChargeView", "InstanceView", "InvalidInput", "LoginThrottle", "NotFound",

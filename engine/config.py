@@ -32,6 +32,18 @@ class Settings(BaseSettings):
     form_max_bytes: int = 512 * 1024
     script_time_limit: float = 1.0
     sql_echo: bool = False
+    # Attachments (content-addressed files under attachments_dir) and the request limits of actions.
+    attachments_dir: Path = Path("./var/attachments")
+    attachment_max_bytes: int = 20 * 1024 * 1024
+    attachment_types: str = ("application/pdf,image/png,image/jpeg,text/plain,application/zip,application/ofd,"
+                             "application/msword,application/vnd.ms-excel,"
+                             "application/vnd.openxmlformats-officedocument.wordprocessingml.document,"
+                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    # A virus-scan hook: a command run on each uploaded file ({path} is replaced); non-zero refuses it.
+    attachment_scan_command: str | None = None
+    request_max_bytes: int = 2 * 1024 * 1024
+    # 催办: at most one urge per approval node in this many minutes.
+    urge_interval_minutes: int = 60
     # argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile. Tests lower them.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536

@@ -89,3 +89,10 @@ class PasswordChangeRequired(Forbidden):
 
     title = "Password change required"
     code = "password_change_required"
+
+
+class PayloadTooLarge(EngineError):
+    """An upload or request body over its size limit."""
+
+    status = 413
+    title = "Payload too large"

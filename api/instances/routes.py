@@ -1,30 +1,101 @@
-"""/api/process-instances: the instances a person may see (theirs, their tasks', their orgs')."""
+"""/api/process-instances: start, list, detail, history, diagram, withdraw, cancel, comments, attachments."""
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request, UploadFile
+from fastapi.responses import FileResponse
 
-from api.deps import CurrentUser, EngineDep
-from api.pages import Page
-from engine import InstanceView
-
-InstanceRead = InstanceView
+from api.deps import CurrentUser, EngineDep, allowed
+from api.instances.schemas import Cancel, CommentCreate, InstanceStart, Withdraw
+from api.pages import Id, Page
+from engine import ActResult, AttachmentView, CommentView, DiagramView, HistoryEntry, InstanceView, PayloadTooLarge
 
 router = APIRouter(prefix="/process-instances", tags=["process-instances"])
+files_router = APIRouter(prefix="/attachments", tags=["attachments"])
+
+InstancePage = Page[InstanceView]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
+                                               description="重试同一请求时带上相同的值：只执行一次，返回第一次的结果")]
 
 
-InstancePage = Page[InstanceRead]
+@router.post("", operation_id="process_instances_start", response_model=ActResult, status_code=201)
+def start(body: InstanceStart, engine: EngineDep, principal: allowed("process.start"),
+          idempotency_key: IdempotencyKey = None) -> ActResult:
+    return engine.start(key=body.key, username=principal.username, data=body.data, title=body.title,
+                        business_key=body.business_key, idempotency_key=idempotency_key)
 
 
 @router.get("", operation_id="process_instances_list", response_model=InstancePage)
 def list_instances(engine: EngineDep, principal: CurrentUser, status: str | None = None, key: str | None = None,
-                   page: Annotated[int, Query(ge=1)] = 1,
+                   mine: bool = False, page: Annotated[int, Query(ge=1)] = 1,
                    size: Annotated[int, Query(ge=1, le=200)] = 20) -> InstancePage:
-    items, total = engine.list_instances(principal=principal, status=status, key=key, page=page, size=size)
+    items, total = engine.list_instances(principal=principal, status=status, key=key, mine=mine, page=page,
+                                         size=size)
     return InstancePage(items=items, total=total, page=page, size=size)
 
 
-@router.get("/{instance_id:int}", operation_id="process_instances_get", response_model=InstanceRead)
-def get_instance(instance_id: int, engine: EngineDep, principal: CurrentUser) -> InstanceRead:
+@router.get("/{instance_id:int}", operation_id="process_instances_get", response_model=InstanceView)
+def get_instance(instance_id: Id, engine: EngineDep, principal: CurrentUser) -> InstanceView:
     return engine.visible_instance(principal=principal, instance_id=instance_id)
+
+
+@router.get("/{instance_id:int}/history", operation_id="process_instances_history",
+            response_model=list[HistoryEntry])
+def history(instance_id: Id, engine: EngineDep, principal: CurrentUser) -> list[HistoryEntry]:
+    return engine.history(principal=principal, instance_id=instance_id)
+
+
+@router.get("/{instance_id:int}/diagram", operation_id="process_instances_diagram", response_model=DiagramView)
+def diagram(instance_id: Id, engine: EngineDep, principal: CurrentUser) -> DiagramView:
+    return engine.diagram(principal=principal, instance_id=instance_id)
+
+
+@router.post("/{instance_id:int}/withdraw", operation_id="process_instances_withdraw", response_model=ActResult)
+def withdraw(instance_id: Id, body: Withdraw, engine: EngineDep, principal: allowed("process.start")) -> ActResult:
+    return engine.withdraw(instance_id=instance_id, username=principal.username, comment=body.comment,
+                           terminate=body.terminate)
+
+
+@router.post("/{instance_id:int}/cancel", operation_id="process_instances_cancel", response_model=ActResult)
+def cancel(instance_id: Id, body: Cancel, engine: EngineDep, principal: allowed("instance.admin")) -> ActResult:
+    return engine.cancel(instance_id=instance_id, principal=principal, reason=body.reason)
+
+
+@router.get("/{instance_id:int}/comments", operation_id="process_instances_comments",
+            response_model=list[CommentView])
+def comments(instance_id: Id, engine: EngineDep, principal: CurrentUser) -> list[CommentView]:
+    return engine.comments(principal=principal, instance_id=instance_id)
+
+
+@router.post("/{instance_id:int}/comments", operation_id="process_instances_comment", response_model=CommentView,
+             status_code=201)
+def add_comment(instance_id: Id, body: CommentCreate, engine: EngineDep, principal: CurrentUser) -> CommentView:
+    return engine.add_comment(principal=principal, instance_id=instance_id, body=body.body)
+
+
+@router.get("/{instance_id:int}/attachments", operation_id="process_instances_attachments",
+            response_model=list[AttachmentView])
+def list_attachments(instance_id: Id, engine: EngineDep, principal: CurrentUser) -> list[AttachmentView]:
+    return engine.attachments(principal=principal, instance_id=instance_id)
+
+
+@router.post("/{instance_id:int}/attachments", operation_id="process_instances_attach", response_model=AttachmentView,
+             status_code=201, responses={413: {"description": "the file is over the size limit"}})
+async def attach(instance_id: Id, file: UploadFile, request: Request, engine: EngineDep,
+                 principal: CurrentUser) -> AttachmentView:
+    limit = engine.settings.attachment_max_bytes
+    content = await file.read(limit + 1)
+    if len(content) > limit:
+        raise PayloadTooLarge(f"附件不能超过 {limit // (1024 * 1024)} MB")
+    return engine.add_attachment(principal=principal, instance_id=instance_id, filename=file.filename or "",
+                                 content_type=(file.content_type or "application/octet-stream").split(";")[0],
+                                 content=content)
+
+
+@files_router.get("/{attachment_id:int}", operation_id="attachments_download",
+                  responses={200: {"content": {"application/octet-stream": {}}}})
+def download(attachment_id: Id, engine: EngineDep, principal: CurrentUser) -> FileResponse:
+    view, path = engine.attachment(principal=principal, attachment_id=attachment_id)
+    return FileResponse(path, media_type=view.content_type, filename=view.filename,
+                        headers={"X-Content-Type-Options": "nosniff"})

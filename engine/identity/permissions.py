@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, str] = {
     "process.start": "发起流程",
     "task.act": "办理待办",
     "instance.read": "查看本组织的流程实例",
+    "instance.admin": "管理本组织的流程实例（撤销，附原因）",
     "delegation.manage": "为他人设置委托",
 }
 
@@ -68,7 +69,7 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
                 "设计、校验和发布流程与表单"),
     BuiltinRole("org_admin", "党务工作者", "org_and_descendants",
                 ("org.read", "org.write", "user.read", "user.write", "user.unmask", "user.import", "user.export",
-                 "instance.read", "process.start", "task.act", "delegation.manage"),
+                 "instance.read", "instance.admin", "process.start", "task.act", "delegation.manage"),
                 "维护本组织及下级组织的组织机构、党员档案，查看本组织的流程"),
     BuiltinRole("staff", "普通用户", "self", ("process.start", "task.act", "org.read"),
                 "发起流程、办理自己的待办"),
@@ -78,7 +79,7 @@ ADMIN_ROLES = ("sysadmin", "secadmin", "auditor")
 # Permissions only the three administrators may hold: a custom role mixing them with business
 # permissions would undo the separation.
 ADMIN_ONLY = frozenset({"account.write", "role.write", "policy.write", "config.write", "audit.read"})
-BUSINESS = frozenset({"process.start", "task.act", "process.design"})
+BUSINESS = frozenset({"process.start", "task.act", "process.design", "instance.admin"})
 
 
 def check_separation(role_permissions: dict[str, set[str]]) -> None:

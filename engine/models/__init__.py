@@ -15,10 +15,10 @@ from engine.models.org import (
     User,
     UserRole,
 )
-from engine.models.runtime import ProcessInstance, Task
+from engine.models.runtime import Attachment, Comment, IdempotencyKey, Notification, ProcessInstance, Task
 
 __all__ = [
-    "AuditEvent", "AuditHead", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
+    "Attachment", "AuditEvent", "AuditHead", "Comment", "IdempotencyKey", "Notification", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
     "OrgUnitHistory", "PartyStatusHistory", "Position", "ProcessDefinition", "ProcessInstance", "Role",
     "SystemSetting", "Task", "User", "UserRole",
 ]

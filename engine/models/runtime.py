@@ -3,14 +3,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.clock import now
 from engine.models.base import Base, BigId
 
 INSTANCE_STATUSES = ("running", "completed", "rejected", "withdrawn", "cancelled", "error")
-TASK_STATUSES = ("open", "completed", "cancelled")
+# open: the assignee's turn; waiting: not yet (依次, 加签, 委派); completed: decided; cancelled: the node
+# finished without this slot; transferred (转办), removed (减签), withdrawn (撤回) keep the history;
+# cc: a 抄送 record (kind 'cc').
+TASK_STATUSES = ("open", "waiting", "completed", "cancelled", "transferred", "removed", "withdrawn", "cc")
+TASK_KINDS = ("submit", "approve", "cc")
 
 
 class ProcessInstance(Base):
@@ -60,7 +64,77 @@ class Task(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     comment: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict | None] = mapped_column(JSON)
+    kind: Mapped[str] = mapped_column(String(16), default="approve", server_default="approve")
+    # How the slot came to be: None (the node's rule), add_before / add_after (加签), delegate (委派).
+    origin: Mapped[str | None] = mapped_column(String(16))
+    # The slot an added (加签) or delegated (委派) slot belongs to.
+    parent_id: Mapped[int | None] = mapped_column(BigId)
+    # What the assignee should know: returned with a reason, transferred from, resolved by a delegate,
+    # decided automatically (and why).
+    note: Mapped[dict | None] = mapped_column(JSON)
+    urged_at: Mapped[datetime | None]
+    signature_id: Mapped[int | None] = mapped_column(BigId)
+    # Which activation of the node this slot belongs to: a node entered again after 退回 or 撤回
+    # starts a new one, so earlier decisions never count towards it.
+    activation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
-Index("ix_tasks_assignee_status", Task.assignee_id, Task.status)
+Index("ix_tasks_assignee_status_id", Task.assignee_id, Task.status, Task.id)
+Index("ix_tasks_completed_by_id", Task.completed_by, Task.id)
 Index("ix_tasks_instance_status", Task.instance_id, Task.status)
+
+
+class Attachment(Base):
+    """A file attached to an instance (or a signature); the bytes live content-addressed on disk."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(BigId)
+    sha256: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    purpose: Mapped[str] = mapped_column(String(16))  # file | signature
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)
+    instance_id: Mapped[int | None] = mapped_column(BigId)
+    task_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    read_at: Mapped[datetime | None]
+
+
+Index("ix_notifications_user_read", Notification.user_id, Notification.read_at)
+
+
+class IdempotencyKey(Base):
+    """The first result of an action sent with an Idempotency-Key; a retry gets it back."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=now)

@@ -1,118 +1,63 @@
 """WorkflowEngine: start instances, act on tasks, list the inbox. One unit of work per action.
 
 Every action loads the instance under a row lock (FOR UPDATE on PostgreSQL; BEGIN IMMEDIATE on
-SQLite), restores the workflow around the cached spec, runs it, projects READY user tasks into
-`tasks`, saves the state with an optimistic version check and appends the audit events, all in
-one transaction: either the whole action happens or none of it does. The statements go through
-engine/sql.py (see there why not the ORM).
+SQLite), restores the workflow around the cached spec, lets engine/approvals change the slots and
+decide nodes, saves the state with an optimistic version check, writes the slots, notifications
+and audit events, all in one transaction: either the whole action happens or none of it does.
+Exactly one of two concurrent actions on an instance wins; the loser gets 409.
+The statements go through engine/sql.py (see there why not the ORM).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+import hashlib
+import json
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
+from engine.approvals import actions as A
+from engine.approvals.actions import ACTION_NAMES, ActionInput, allowed_actions, field_permissions
+from engine.approvals.quorum import Method
+from engine.approvals.rows import INSTANCE_COLS, TASK_COLS, InstanceRow, TaskRow, User, load_user
+from engine.approvals.unit import ProcessError, Unit
 from engine.audit import NewEvent, append_events
-from engine.clock import local, now
+from engine.clock import now
 from engine.config import Settings, get_settings
 from engine.db import Database
-from engine.errors import Conflict, EngineError, FieldProblem, Forbidden, InvalidInput, NotFound
-from engine.forms.store import validate_data
-from engine.identity.permissions import PERMISSIONS
+from engine.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from engine.identity.principal import Principal
-from engine.org.delegations import route_delegations
-from engine.org.rules import Person, RuleResolver, parse_rule
-from engine.runtime.definitions import DefinitionCache, DefinitionRuntime
+from engine.runtime import attachments
+from engine.runtime.attachments import AttachmentView
+from engine.runtime.definitions import DefinitionCache
 from engine.runtime.serializer import STATE_VERSION, dump_state, load_state
-from engine.runtime.views import ActResult, InstanceView, TaskView
+from engine.runtime.views import (
+    ActResult,
+    CommentView,
+    DiagramView,
+    FormView,
+    HistoryEntry,
+    InstanceView,
+    NodeRef,
+    NodeState,
+    TaskDetail,
+    TaskView,
+)
 from engine.sql import Sql
 
-ACTION_NAMES = {"submit": "提交", "approve": "同意", "reject": "驳回"}
-OUTCOMES = {"submit": "submitted", "approve": "approved", "reject": "rejected"}
-MAX_COMMENT = 2000
+__all__ = ["ACTION_NAMES", "ActionInput", "ProcessError", "WorkflowEngine"]
+
 MAX_TITLE = 300  # process_instances.title
 MAX_BUSINESS_KEY = 100  # process_instances.business_key
-
-_TASK_COLS = ("id, instance_id, spiff_task_id, node_id, node_name, lane, form_key, form_version, assignee_id, "
-              "candidate_rule, status, slot, created_at, completed_at, completed_by, outcome, comment, data, on_behalf_of_id")
-_INSERT_TASK = ("INSERT INTO tasks (instance_id, spiff_task_id, node_id, node_name, lane, form_key, form_version, "
-                "assignee_id, candidate_rule, status, slot, created_at, completed_at, completed_by, outcome, comment,"
-                " data, on_behalf_of_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
-
-
-class ProcessError(EngineError):
-    """The process definition failed while running (a condition or script raised)."""
-
-    status = 422
-    title = "Process error"
-
-
-@dataclass
-class User:
-    id: int
-    username: str
-    display_name: str
-    department_id: int | None
-    branch_id: int | None
-
-    @property
-    def person(self) -> Person:
-        return Person(self.id, self.username, self.display_name)
-
-
-@dataclass
-class TaskRow:
-    """A `tasks` row as the hot path handles it; `dirty` rows are written back."""
-
-    id: int | None
-    instance_id: int | None
-    spiff_task_id: str
-    node_id: str
-    node_name: str
-    lane: str | None
-    form_key: str | None
-    form_version: int | None
-    assignee_id: int | None
-    candidate_rule: str | None
-    status: str
-    slot: int
-    created_at: datetime | None
-    completed_at: datetime | None = None
-    completed_by: int | None = None
-    outcome: str | None = None
-    comment: str | None = None
-    data: dict | None = None
-    # 委托: whom the task was meant for when a delegate holds it.
-    on_behalf_of_id: int | None = None
-    dirty: bool = False
-    assignee: Person | None = None
-    on_behalf_of: Person | None = None
-
-    @classmethod
-    def from_db(cls, row: tuple) -> TaskRow:
-        r = list(row)
-        r[12], r[13], r[17] = Sql.from_ts(r[12]), Sql.from_ts(r[13]), Sql.from_json(r[17])
-        return cls(*r)
-
-
-@dataclass
-class InstanceRow:
-    id: int | None
-    definition_id: int
-    definition_key: str
-    definition_version: int
-    title: str
-    status: str
-    state: str
-    serializer_version: int
-    version: int
-    initiator: User
-    ended_at: datetime | None = None
-    events: list[NewEvent] = field(default_factory=list)
+MAX_IDEMPOTENCY_KEY = 200
+MAX_COMMENT_BODY = 2000
+SCOPES = ("mine", "team", "cc", "done")
+_INSTANCE_VIEW = ("SELECT i.id, i.definition_key, i.definition_version, i.title, i.status, u.username, "
+                  "u.display_name, i.started_at, i.ended_at, i.business_key FROM process_instances i "
+                  "JOIN users u ON u.id = i.initiator_id")
 
 
 class WorkflowEngine:
@@ -123,7 +68,7 @@ class WorkflowEngine:
 
     # -- commands -------------------------------------------------------------------------
     def start(self, *, key: str, username: str, data: dict | None = None, title: str | None = None,
-              business_key: str | None = None) -> ActResult:
+              business_key: str | None = None, idempotency_key: str | None = None) -> ActResult:
         """Start the newest published version of `key` as `username`; with `data`, also submit
         the initiator's own first task (发起申请) in the same unit of work."""
         if title is not None and not 0 < len(title) <= MAX_TITLE:
@@ -131,8 +76,12 @@ class WorkflowEngine:
         if business_key is not None and not 0 < len(business_key) <= MAX_BUSINESS_KEY:
             raise InvalidInput(f"业务编号应为 1 到 {MAX_BUSINESS_KEY} 个字符",
                                errors=[FieldProblem("business_key", f"1 到 {MAX_BUSINESS_KEY} 个字符")])
+        request = _digest({"start": key, "data": data, "title": title, "business_key": business_key})
         with self.db.transaction() as sql:
-            user = _user(sql, username, need="process.start")
+            user = load_user(sql, username, need="process.start")
+            replay = _replayed(sql, user, idempotency_key, request)
+            if replay is not None:
+                return replay
             found = sql.row("SELECT id FROM process_definitions WHERE key = ? AND status = 'published' "
                             "ORDER BY version DESC LIMIT 1", (key,))
             if found is None:
@@ -141,78 +90,169 @@ class WorkflowEngine:
             workflow = BpmnWorkflow(d.spec, d.subprocess_specs, script_engine=d.script_engine)
             inst = InstanceRow(None, d.id, d.key, d.version, title or f"{user.display_name}的{d.name}", "running",
                                "", STATE_VERSION, 1, user)
-            self._run(workflow, d)
-            created = self._project(sql, inst, workflow, d, [])
-            first = None
+            unit = Unit(sql, inst, d, workflow, [])
+            unit.run()
+            unit.settle()
             if data is not None:
-                first = next((t for t in created if d.node(t.node_id).initiator), None)
+                first = next((r for r in unit.rows if r.kind == "submit" and r.status == "open"), None)
                 if first is None:
                     raise InvalidInput(f"流程 {key} 没有发起人任务，不能随启动提交数据")
-                created = self._apply(sql, inst, workflow, d, first, "submit", user, data, None,
-                                      [t for t in created if t is not first])
-            at = now()
+                A.submit(self, unit, first, user, ActionInput(data=data))
+                unit.settle()
+            if unit.inst.status == "running" and workflow.is_completed():
+                unit.end("completed")
             inst.id = sql.row(
                 "INSERT INTO process_instances (definition_id, definition_key, definition_version, business_key, "
                 "title, initiator_id, status, state, serializer_version, version, started_at, ended_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id",
                 (d.id, d.key, d.version, business_key, inst.title, user.id, inst.status, dump_state(workflow),
-                 STATE_VERSION, sql.ts(at), sql.ts(inst.ended_at)))[0]
-            for row in ([first] if first else []) + created:
-                self._insert_task(sql, inst, row, at)
+                 STATE_VERSION, sql.ts(unit.at), sql.ts(inst.ended_at)))[0]
             inst.events.insert(0, NewEvent("instance.start", user.id, None, inst.id, None, {
                 "definition": d.key, "version": d.version, "title": inst.title, "business_key": business_key}))
-            for e in inst.events:
-                e.instance_id = inst.id
-            if first is not None:
-                inst.events[1].task_id = first.id
-            append_events(sql, inst.events, hash_alg=self.settings.audit_hash)
-            return ActResult(inst.id, inst.status, [_view(inst, t) for t in created])
+            created = self._write(unit, [])
+            result = ActResult(inst.id, inst.status, [self._view(unit, r) for r in created if r.status == "open"])
+            _remember(sql, user, idempotency_key, request, result)
+            return result
 
     def act(self, *, task_id: int, action: str, username: str, data: dict | None = None,
-            comment: str | None = None) -> ActResult:
-        """Act on one task as `username`. Exactly one of two concurrent actions on an instance wins."""
-        if action not in ACTION_NAMES:
-            raise InvalidInput(f"未知的操作 {action}；可用：{'、'.join(ACTION_NAMES)}")
+            comment: str | None = None, inp: ActionInput | None = None,
+            idempotency_key: str | None = None) -> ActResult:
+        """Act on one task as `username`. Exactly one of two concurrent actions on an instance wins.
+        With an `idempotency_key`, a retry of the same request returns the first result."""
+        if action not in A.HANDLERS:
+            raise InvalidInput(f"未知的操作 {action}；可用：{'、'.join(ACTION_NAMES[a] + '(' + a + ')' for a in A.HANDLERS)}")
+        inp = inp or ActionInput()
+        if data is not None:
+            inp.data = data
+        if comment is not None:
+            inp.comment = comment
+        request = _digest({"task": task_id, "action": action, **inp.digest()})
+        need = "process.start" if action == "urge" else "task.act"
+        with self._unit(task_id=task_id, username=username, need=need) as (unit, user, row):
+            replay = _replayed(unit.sql, user, idempotency_key, request)
+            if replay is not None:
+                unit.replayed = replay
+                return replay
+            before = {r.id for r in unit.rows}
+            A.HANDLERS[action](self, unit, row, user, inp)
+            unit.settle()
+            created = self._write(unit, before)
+            result = ActResult(unit.inst.id, unit.inst.status,
+                               [self._view(unit, r) for r in created if r.status == "open" and r.kind != "cc"])
+            _remember(unit.sql, user, idempotency_key, request, result)
+            return result
+
+    def withdraw(self, *, instance_id: int, username: str, comment: str | None = None,
+                 terminate: bool = False) -> ActResult:
+        """撤回 by the initiator while no approver has decided since the last submission: back to
+        the initiator's task (发起申请) to edit and resubmit, or, with `terminate`, ended as withdrawn."""
+        with self._unit(instance_id=instance_id, username=username, need="process.start") as (unit, user, _):
+            if unit.inst.initiator.id != user.id:
+                raise Forbidden("只有发起人可以撤回申请")
+            if unit.inst.status != "running":
+                raise Conflict(f"流程实例 {instance_id} 已结束（{unit.inst.status}），不能撤回")
+            submits = [r for r in unit.rows if r.kind == "submit" and r.status == "completed"]
+            if not submits:
+                raise Conflict("申请还没有提交，无需撤回")
+            last = max(submits, key=lambda r: (r.completed_at, r.id))
+            acted = [r for r in unit.rows if r.kind == "approve" and r.completed_by and r.completed_at
+                     and r.completed_at >= last.completed_at and r.status in ("completed", "transferred")]
+            if acted:
+                r = acted[0]
+                raise Conflict(f"「{r.node_name}」已由 {unit.display_name(r.completed_by)} 处理，不能撤回；可请其退回")
+            text = (comment or "").strip() or None
+            before = {r.id for r in unit.rows}
+            unit.event("instance.withdraw", user.id, None, None, {"comment": text, "terminate": terminate})
+            if terminate:
+                unit.workflow.cancel()
+                unit.end("withdrawn")
+            else:
+                target = unit.workflow.get_task_from_id(UUID(last.spiff_task_id))
+                if target is None or target.state != TaskState.COMPLETED:
+                    raise Conflict("发起节点已不在流程路径上，不能撤回")
+                unit.return_to(target, {"kind": "withdrawn", "by": user.display_name, "reason": text})
+                unit.settle()
+            created = self._write(unit, before)
+            return ActResult(unit.inst.id, unit.inst.status, [self._view(unit, r) for r in created
+                                                              if r.status == "open"])
+
+    def cancel(self, *, instance_id: int, principal: Principal, reason: str) -> ActResult:
+        """Cancel a running instance (an administrator, within their scope, with a reason)."""
+        text = (reason or "").strip()
+        if not text:
+            raise InvalidInput("撤销须填写原因", errors=[FieldProblem("reason", "必填")])
+        if len(text) > MAX_COMMENT_BODY:
+            raise InvalidInput(f"原因最多 {MAX_COMMENT_BODY} 字", errors=[FieldProblem("reason", "过长")])
+        principal.require("instance.admin")
+        self._check_visible(principal, instance_id, perm="instance.admin")
+        with self._unit(instance_id=instance_id, username=principal.username, need="instance.admin") as (unit, user, _):
+            if unit.inst.status != "running":
+                raise Conflict(f"流程实例 {instance_id} 已结束（{unit.inst.status}）")
+            before = {r.id for r in unit.rows}
+            unit.workflow.cancel()
+            unit.end("cancelled")
+            unit.event("instance.cancel", user.id, None, None, {"reason": text})
+            for uid in {r.assignee_id for r in unit.rows if r.kind != "cc"} | {unit.inst.initiator.id}:
+                unit.notify(uid, "instance.cancelled", f"已撤销：{unit.inst.title}", f"{user.display_name}：{text}")
+            self._write(unit, before)
+            return ActResult(unit.inst.id, unit.inst.status, [])
+
+    def add_comment(self, *, principal: Principal, instance_id: int, body: str) -> CommentView:
+        text = (body or "").strip()
+        if not 0 < len(text) <= MAX_COMMENT_BODY:
+            raise InvalidInput(f"评论应为 1 到 {MAX_COMMENT_BODY} 字", errors=[FieldProblem("body", "1 到 2000 字")])
+        self._check_visible(principal, instance_id)
+        at = now()
         with self.db.transaction() as sql:
-            user = _user(sql, username, need="task.act")
-            found = sql.row(
-                "SELECT i.id, i.definition_id, i.definition_key, i.definition_version, i.title, i.status, i.state, "
-                "i.serializer_version, i.version, u.id, u.username, u.display_name, u.department_id, u.branch_id "
-                "FROM process_instances i JOIN tasks t ON t.instance_id = i.id JOIN users u ON u.id = i.initiator_id "
-                "WHERE t.id = ?" + sql.for_update("i"), (task_id,))
-            if found is None:
-                raise NotFound(f"任务 {task_id} 不存在")
-            inst = InstanceRow(*found[:9], initiator=User(*found[9:]))
-            rows = [TaskRow.from_db(r) for r in sql.rows(
-                f"SELECT {_TASK_COLS} FROM tasks WHERE instance_id = ? AND (status = 'open' OR id = ?) ORDER BY id",
-                (inst.id, task_id))]
-            task = next(t for t in rows if t.id == task_id)
-            _check_can_act(sql, task, inst, user)
-            d = self.definitions.get(sql, inst.definition_id)
-            node = d.node(task.node_id)
-            if action not in node.actions:
-                raise InvalidInput(f"「{node.name}」不能执行“{ACTION_NAMES[action]}”；可用："
-                                   f"{'、'.join(ACTION_NAMES[a] for a in node.actions)}")
-            workflow = load_state(inst.state, inst.serializer_version, spec=d.spec,
-                                  subprocess_specs=d.subprocess_specs, script_engine=d.script_engine)
-            created = self._apply(sql, inst, workflow, d, task, action, user, data, comment,
-                                  [t for t in rows if t is not task])
-            changed = sql.run("UPDATE process_instances SET state = ?, status = ?, title = ?, ended_at = ?, "
-                              "version = ? WHERE id = ? AND version = ?",
-                              (dump_state(workflow), inst.status, inst.title, sql.ts(inst.ended_at),
-                               inst.version + 1, inst.id, inst.version))
-            if changed != 1:  # cannot happen under the row lock; the version check is the second guard
-                raise Conflict("该流程刚被其他人处理，请刷新后重试")
-            for row in rows:
-                if row.dirty:
-                    sql.run("UPDATE tasks SET status = ?, outcome = ?, comment = ?, data = ?, completed_at = ?, "
-                            "completed_by = ? WHERE id = ?", (row.status, row.outcome, row.comment, sql.json(row.data),
-                                                              sql.ts(row.completed_at), row.completed_by, row.id))
-            at = now()
-            for row in created:
-                self._insert_task(sql, inst, row, at)
-            append_events(sql, inst.events, hash_alg=self.settings.audit_hash)
-            return ActResult(inst.id, inst.status, [_view(inst, t) for t in created])
+            cid = sql.row("INSERT INTO comments (instance_id, author_id, body, created_at) VALUES (?, ?, ?, ?) "
+                          "RETURNING id", (instance_id, principal.user_id, text, sql.ts(at)))[0]
+            append_events(sql, [NewEvent("instance.comment", principal.user_id, None, instance_id, None,
+                                         {"comment_id": cid, "body": text})], hash_alg=self.settings.audit_hash)
+            name = sql.row("SELECT display_name FROM users WHERE id = ?", (principal.user_id,))[0]
+        return CommentView(cid, instance_id, principal.username, name, text, at.isoformat())
+
+    def comments(self, *, principal: Principal, instance_id: int) -> list[CommentView]:
+        self._check_visible(principal, instance_id)
+        with self.db.transaction(write=False) as sql:
+            rows = sql.rows("SELECT c.id, c.instance_id, u.username, u.display_name, c.body, c.created_at "
+                            "FROM comments c JOIN users u ON u.id = c.author_id WHERE c.instance_id = ? "
+                            "ORDER BY c.id", (instance_id,))
+        return [CommentView(*r[:5], created_at=_iso(Sql.from_ts(r[5]))) for r in rows]
+
+    def add_attachment(self, *, principal: Principal, instance_id: int, filename: str, content_type: str,
+                       content: bytes) -> AttachmentView:
+        self._check_visible(principal, instance_id)
+        at = now()
+        with self.db.transaction() as sql:
+            status = sql.row("SELECT status FROM process_instances WHERE id = ?", (instance_id,))[0]
+            if status != "running":
+                raise Conflict(f"流程实例 {instance_id} 已结束，不能再上传附件")
+            aid = attachments.insert(sql, self.settings, instance_id=instance_id, task_id=None, filename=filename,
+                                     content_type=content_type, content=content, purpose="file",
+                                     user_id=principal.user_id, at=at)
+            row = sql.row("SELECT sha256 FROM attachments WHERE id = ?", (aid,))
+            append_events(sql, [NewEvent("instance.attach", principal.user_id, None, instance_id, None, {
+                "attachment_id": aid, "filename": filename, "sha256": row[0], "size": len(content)})],
+                hash_alg=self.settings.audit_hash)
+        return self.attachment(principal=principal, attachment_id=aid)[0]
+
+    def attachments(self, *, principal: Principal, instance_id: int) -> list[AttachmentView]:
+        self._check_visible(principal, instance_id)
+        with self.db.transaction(write=False) as sql:
+            rows = sql.rows(_ATTACHMENT_SQL + " WHERE a.instance_id = ? ORDER BY a.id", (instance_id,))
+        return [_attachment_view(r) for r in rows]
+
+    def attachment(self, *, principal: Principal, attachment_id: int) -> tuple[AttachmentView, Path]:
+        """One attachment and the path of its bytes, if the caller may see its instance."""
+        with self.db.transaction(write=False) as sql:
+            r = sql.row(_ATTACHMENT_SQL + " WHERE a.id = ?", (attachment_id,))
+        if r is None:
+            raise NotFound(f"附件 {attachment_id} 不存在")
+        view = _attachment_view(r)
+        if view.instance_id is None:
+            raise NotFound(f"附件 {attachment_id} 不存在")
+        self._check_visible(principal, view.instance_id, missing=f"附件 {attachment_id} 不存在或您无权查看")
+        return view, attachments.blob_path(self.settings, view.sha256)
 
     # -- queries --------------------------------------------------------------------------
     def list_tasks(self, *, username: str, status: str = "open") -> list[TaskView]:
@@ -220,36 +260,119 @@ class WorkflowEngine:
         if status not in ("open", "done"):
             raise InvalidInput("status 只能是 open 或 done")
         with self.db.transaction(write=False) as sql:
-            user = _user(sql, username)
+            user = load_user(sql, username)
             where = "t.assignee_id = ? AND t.status = 'open'" if status == "open" else \
-                "t.completed_by = ? AND t.status = 'completed'"
+                "t.completed_by = ? AND t.status = 'completed' AND t.kind <> 'cc'"
             return _task_views(sql, where, (user.id,))
+
+    def inbox(self, *, principal: Principal, scope: str = "mine", status: str = "open", key: str | None = None,
+              overdue: bool = False, page: int = 1, size: int = 20) -> tuple[list[TaskView], int]:
+        """The inbox, newest first: mine (待办 / 已办), team (my orgs' open tasks), cc (抄送我), done."""
+        if scope not in SCOPES:
+            raise InvalidInput(f"scope 只能是 {'、'.join(SCOPES)}", errors=[FieldProblem("scope", "无效")])
+        if status not in ("open", "done"):
+            raise InvalidInput("status 只能是 open 或 done", errors=[FieldProblem("status", "open 或 done")])
+        me = principal.user_id
+        params: list = []
+        if scope == "cc":
+            where, params = "t.assignee_id = ? AND t.kind = 'cc'", [me]
+        elif scope == "done" or (scope == "mine" and status == "done"):
+            where, params = "t.completed_by = ? AND t.status IN ('completed', 'transferred') AND t.kind <> 'cc'", [me]
+        elif scope == "mine":
+            where, params = "t.assignee_id = ? AND t.status = 'open'", [me]
+        else:
+            sc = principal.scope("instance.read")
+            if sc is None:
+                raise Forbidden("您没有查看本组织待办的权限")
+            where = "t.status = 'open'" if status == "open" else "t.status = 'completed'"
+            if not sc.everything:
+                dept, p1 = sc.org_sql("a.department_id")
+                branch, p2 = sc.org_sql("a.branch_id")
+                where += f" AND ({dept} OR {branch})"
+                params = p1 + p2
+        if key:
+            where += " AND i.definition_key = ?"
+            params.append(key)
+        if overdue:
+            where += " AND t.due_at IS NOT NULL AND t.due_at < ?"
+        size, page = max(1, min(size, 200)), max(1, page)
+        with self.db.transaction(write=False) as sql:
+            if overdue:
+                params.append(sql.ts(now()))
+            total = sql.row(f"SELECT COUNT(*) FROM tasks t JOIN process_instances i ON i.id = t.instance_id "
+                            f"LEFT JOIN users a ON a.id = t.assignee_id WHERE {where}", params)[0]
+            items = _task_views(sql, where, tuple(params), order="t.id DESC",
+                                limit=f" LIMIT {size} OFFSET {(page - 1) * size}")
+        return items, total
+
+    def task_detail(self, *, principal: Principal, task_id: int) -> TaskDetail:
+        """The task page: form (with field permissions), data, the application, allowed actions."""
+        with self.db.transaction(write=False) as sql:
+            user = load_user(sql, principal.username)
+            inst_id = sql.row("SELECT instance_id FROM tasks WHERE id = ?", (task_id,))
+            if inst_id is None:
+                raise NotFound(f"任务 {task_id} 不存在")
+            self._check_visible(principal, inst_id[0], sql=sql, missing=f"任务 {task_id} 不存在或您无权查看")
+            unit, row = self._load(sql, task_id=task_id)
+            node = unit.d.node(row.node_id)
+            perms = field_permissions(node)
+            spiff_task = unit.spiff_task(row)
+            current = dict(spiff_task.data) if spiff_task is not None else {}
+            form = data = None
+            if node.form_key:
+                f = self.definitions.form_for(sql, node.form_key, unit.d.form_refs[node.form_key])
+                form = _apply_permissions(f, perms, default="edit")
+                props = (f.schema.get("properties") or {})
+                if row.data:
+                    data = dict(row.data)
+                elif node.initiator:  # returned or withdrawn: prefill the last submission
+                    last = max((r for r in unit.rows if r.node_id == row.node_id and r.status == "completed"
+                                and r.data), key=lambda r: r.id or 0, default=None)
+                    data = dict(last.data) if last else {k: current[k] for k in props if k in current}
+                else:
+                    data = {k: current[k] for k in props if k in current and k != "opinion"}
+                data = {k: v for k, v in data.items() if perms.get(k) != "hidden"}
+            application = None
+            app_data: dict = {}
+            start = A.initiator_form(self, unit)
+            if start is not None and not node.initiator:
+                application = _apply_permissions(start, perms, default="read")
+                app_data = {k: v for k, v in current.items()
+                            if k in (application.schema.get("properties") or {})}
+            slots = [self._view(unit, r) for r in unit.activation_rows(row)]
+            targets = []
+            if row.status == "open" and not node.initiator and spiff_task is not None \
+                    and spiff_task.state == TaskState.READY:
+                targets = [NodeRef(t.task_spec.name, unit.d.node(t.task_spec.name).name)
+                           for t in unit.return_targets(spiff_task)]
+            return TaskDetail(
+                task=self._view(unit, row), instance=self._instance_view(sql, unit.inst.id), form=form,
+                data=data or {}, application=application, application_data=app_data, field_permissions=perms,
+                allowed_actions=allowed_actions(unit, row, user), return_targets=targets,
+                approve_method=Method.parse(node.properties.get("approveMethod")).label,
+                opinion_required=node.properties.get("opinionRequired") == "true",
+                signature_required=node.properties.get("signatureRequired") == "true", slots=slots)
 
     def instance(self, *, instance_id: int) -> InstanceView:
         """One instance with every task it has had (its history), oldest first."""
         with self.db.transaction(write=False) as sql:
-            r = sql.row("SELECT i.id, i.definition_key, i.definition_version, i.title, i.status, u.username, "
-                        "u.display_name, i.started_at, i.ended_at FROM process_instances i "
-                        "JOIN users u ON u.id = i.initiator_id WHERE i.id = ?", (instance_id,))
-            if r is None:
-                raise NotFound(f"流程实例 {instance_id} 不存在")
-            return InstanceView(*r[:7], started_at=_iso(Sql.from_ts(r[7])), ended_at=_iso(Sql.from_ts(r[8])),
-                                tasks=_task_views(sql, "t.instance_id = ?", (instance_id,)))
+            view = self._instance_view(sql, instance_id)
+            view.tasks = _task_views(sql, "t.instance_id = ?", (instance_id,))
+            return view
 
     def visible_instance(self, *, principal: Principal, instance_id: int) -> InstanceView:
         """One instance, if the caller started it, has or had a task in it, or their
         instance.read scope covers the initiator; NotFound otherwise (no existence leak)."""
-        with self.db.transaction(write=False) as sql:
-            where, params = _visible(principal)
-            if sql.row(f"SELECT 1 FROM process_instances i JOIN users u ON u.id = i.initiator_id "
-                       f"WHERE i.id = ? AND {where}", (instance_id, *params)) is None:
-                raise NotFound(f"流程实例 {instance_id} 不存在或您无权查看")
+        self._check_visible(principal, instance_id)
         return self.instance(instance_id=instance_id)
 
     def list_instances(self, *, principal: Principal, status: str | None = None, key: str | None = None,
-                       page: int = 1, size: int = 20) -> tuple[list[InstanceView], int]:
+                       mine: bool = False, page: int = 1, size: int = 20) -> tuple[list[InstanceView], int]:
         """Instances the caller may see (filtered in SQL), newest first, without their tasks."""
         where, params = _visible(principal)
+        if mine:
+            where += " AND i.initiator_id = ?"
+            params.append(principal.user_id)
         if status:
             where += " AND i.status = ?"
             params.append(status)
@@ -260,165 +383,211 @@ class WorkflowEngine:
         with self.db.transaction(write=False) as sql:
             total = sql.row(f"SELECT COUNT(*) FROM process_instances i JOIN users u ON u.id = i.initiator_id "
                             f"WHERE {where}", params)[0]
-            rows = sql.rows(f"SELECT i.id, i.definition_key, i.definition_version, i.title, i.status, u.username, "
-                            f"u.display_name, i.started_at, i.ended_at FROM process_instances i "
-                            f"JOIN users u ON u.id = i.initiator_id WHERE {where} ORDER BY i.id DESC "
+            rows = sql.rows(f"{_INSTANCE_VIEW} WHERE {where} ORDER BY i.id DESC "
                             f"LIMIT {size} OFFSET {(page - 1) * size}", params)
-        return [InstanceView(*r[:7], started_at=_iso(Sql.from_ts(r[7])), ended_at=_iso(Sql.from_ts(r[8])))
-                for r in rows], total
+        return [_instance_view(r) for r in rows], total
+
+    def history(self, *, principal: Principal, instance_id: int) -> list[HistoryEntry]:
+        """What happened to an instance, from its audit events (form contents left out)."""
+        self._check_visible(principal, instance_id)
+        with self.db.transaction(write=False) as sql:
+            rows = sql.rows("SELECT e.seq, e.ts, e.action, a.username, a.display_name, o.display_name, e.task_id, "
+                            "e.payload FROM audit_events e LEFT JOIN users a ON a.id = e.actor_id "
+                            "LEFT JOIN users o ON o.id = e.on_behalf_of WHERE e.instance_id = ? ORDER BY e.seq",
+                            (instance_id,))
+        out = []
+        for seq, ts, action, actor, actor_name, obo, task_id, payload in rows:
+            p = dict(Sql.from_json(payload) or {})
+            for secret in ("data", "edits", "body"):
+                p.pop(secret, None)
+            out.append(HistoryEntry(seq, _iso(Sql.from_ts(ts)), action, actor, actor_name, obo, task_id,
+                                    p.pop("node", None), p.pop("node_name", None),
+                                    p.pop("comment", None) or p.get("reason"), p))
+        return out
+
+    def diagram(self, *, principal: Principal, instance_id: int) -> DiagramView:
+        """The BPMN XML and each node's state, for highlighting the path taken."""
+        self._check_visible(principal, instance_id)
+        with self.db.transaction(write=False) as sql:
+            unit, _ = self._load(sql, instance_id=instance_id)
+            xml = sql.row("SELECT bpmn_xml FROM process_definitions WHERE id = ?", (unit.d.id,))[0]
+            states: dict[str, NodeState] = {}
+            done: list[tuple[float, str]] = []
+            for t in unit.workflow.get_tasks():
+                spec = t.task_spec
+                name = getattr(spec, "bpmn_id", None) or spec.name
+                if not name or name.startswith("Root") or spec.name in ("Start", "End") or name.endswith(".EndJoin"):
+                    continue
+                s = states.setdefault(name, NodeState(name, getattr(spec, "bpmn_name", None) or name, "none", 0, 0, []))
+                if t.state == TaskState.COMPLETED:
+                    s.completed += 1
+                    if s.state == "none":
+                        s.state = "completed"
+                    done.append((t.last_state_change, name))
+                elif t.state in (TaskState.READY, TaskState.STARTED):
+                    s.state = "active"
+                elif t.state == TaskState.WAITING and s.state != "active":
+                    s.state = "waiting"
+            for r in unit.rows:
+                if r.undecided and r.node_id in states:
+                    states[r.node_id].open_slots += 1
+                    states[r.node_id].assignees.append(unit.display_name(r.assignee_id))
+            path = [n for _, n in sorted(done)]
+        return DiagramView(unit.inst.id, unit.d.key, unit.d.version, xml,
+                           [s for s in states.values() if s.state != "none"], path)
 
     # -- internals ------------------------------------------------------------------------
-    def _apply(self, sql: Sql, inst: InstanceRow, workflow: BpmnWorkflow, d: DefinitionRuntime, task: TaskRow,
-               action: str, user: User, data: dict | None, comment: str | None, others: list[TaskRow]
-               ) -> list[TaskRow]:
-        node = d.node(task.node_id)
-        data = dict(data or {})
-        if node.form_key:
-            form = self.definitions.form_for(sql, node.form_key, d.form_refs[node.form_key])
-            problems = validate_data(form.schema, data, form.validator)
-            if problems:
-                raise InvalidInput(f"表单「{form.title}」填写有误：" + "；".join(
-                    f"{p.field or '表单'} {p.reason}" for p in problems), errors=problems)
-        elif data:
-            raise InvalidInput(f"「{node.name}」没有表单，不接受表单数据")
-        if comment is not None and len(comment) > MAX_COMMENT:
-            raise InvalidInput(f"审批意见最多 {MAX_COMMENT} 字")
-        spiff_task = workflow.get_task_from_id(UUID(task.spiff_task_id))
-        if spiff_task is None or spiff_task.state != TaskState.READY:
-            raise Conflict(f"任务 {task.id} 在流程中已不是待办状态")
+    @contextmanager
+    def _unit(self, *, username: str, need: str, task_id: int | None = None, instance_id: int | None = None):
+        """Lock the instance (found by task or id), yield (unit, user, row), save it all on exit."""
+        with self.db.transaction() as sql:
+            user = load_user(sql, username, need=need)
+            unit, row = self._load(sql, task_id=task_id, instance_id=instance_id, lock=True)
+            unit.replayed = None
+            yield unit, user, row
+            if unit.replayed is not None:
+                return
+            changed = sql.run("UPDATE process_instances SET state = ?, status = ?, title = ?, ended_at = ?, "
+                              "version = ? WHERE id = ? AND version = ?",
+                              (dump_state(unit.workflow), unit.inst.status, unit.inst.title,
+                               sql.ts(unit.inst.ended_at), unit.inst.version + 1, unit.inst.id, unit.inst.version))
+            if changed != 1:  # cannot happen under the row lock; the version check is the second guard
+                raise Conflict("该流程刚被其他人处理，请刷新后重试")
 
-        at = now()
-        outcome = OUTCOMES[action]
-        opinion = comment if comment is not None else data.get("opinion")
-        task.status, task.outcome, task.comment, task.data = "completed", outcome, opinion, data
-        task.completed_at, task.completed_by, task.dirty = at, user.id, True
-        if action == "submit":
-            spiff_task.data.update(data)
-            if node.initiator and data.get("title"):
-                inst.title = str(data["title"])[:MAX_TITLE]
+    def _load(self, sql: Sql, *, task_id: int | None = None, instance_id: int | None = None,
+              lock: bool = False) -> tuple[Unit, TaskRow | None]:
+        if task_id is not None:
+            found = sql.row(f"SELECT {INSTANCE_COLS} FROM process_instances i JOIN tasks t ON t.instance_id = i.id "
+                            "JOIN users u ON u.id = i.initiator_id WHERE t.id = ?"
+                            + (sql.for_update("i") if lock else ""), (task_id,))
+            missing = f"任务 {task_id} 不存在"
         else:
-            approvals = dict(spiff_task.data.get("approvals") or {})
-            approvals[task.node_id] = {"outcome": outcome, "by": user.username, "comment": opinion,
-                                       "at": at.isoformat(), "data": data}
-            spiff_task.data["approvals"] = approvals
-        # Other approver slots of the same node: the first decision settles it (或签 until issue 4).
-        for other in others:
-            if other.spiff_task_id == task.spiff_task_id and other.status == "open":
-                other.status, other.dirty = "cancelled", True
-        remaining = [t for t in others if t.status == "open"]
+            found = sql.row(f"SELECT {INSTANCE_COLS} FROM process_instances i JOIN users u ON u.id = i.initiator_id "
+                            "WHERE i.id = ?" + (sql.for_update("i") if lock else ""), (instance_id,))
+            missing = f"流程实例 {instance_id} 不存在"
+        if found is None:
+            raise NotFound(missing)
+        inst = InstanceRow(*found[:9], initiator=User(*found[9:]))
+        rows = [TaskRow.from_db(r) for r in sql.rows(
+            f"SELECT {TASK_COLS} FROM tasks WHERE instance_id = ? ORDER BY id", (inst.id,))]
+        d = self.definitions.get(sql, inst.definition_id)
+        workflow = load_state(inst.state, inst.serializer_version, spec=d.spec,
+                              subprocess_specs=d.subprocess_specs, script_engine=d.script_engine)
+        row = next((r for r in rows if r.id == task_id), None) if task_id is not None else None
+        return Unit(sql, inst, d, workflow, rows), row
 
-        if action == "reject":
-            # rejectPolicy "end" (the default): the instance ends as rejected.
-            workflow.cancel()
-            for other in remaining:
-                other.status, other.dirty = "cancelled", True
-            inst.status, inst.ended_at = "rejected", at
-            created: list[TaskRow] = []
-        else:
-            spiff_task.run()
-            self._run(workflow, d)
-            created = self._project(sql, inst, workflow, d, remaining)
-            if workflow.is_completed():
-                inst.status, inst.ended_at = "completed", at
-        inst.events.append(NewEvent(f"task.{action}", user.id, task.on_behalf_of_id, inst.id, task.id, {
-            "node": task.node_id, "node_name": task.node_name, "outcome": outcome, "comment": opinion,
-            "data": data, "instance_status": inst.status}))
-        return created
-
-    def _run(self, workflow: BpmnWorkflow, d: DefinitionRuntime) -> None:
-        try:
-            workflow.do_engine_steps()
-        except SpiffWorkflowException as exc:
-            spec = getattr(exc, "task_spec", None)
-            node = getattr(spec, "bpmn_name", None) or getattr(spec, "name", "")
-            raise ProcessError(f"流程 {d.key} v{d.version} 在节点 {node} 执行出错：{exc}") from None
-
-    def _project(self, sql: Sql, inst: InstanceRow, workflow: BpmnWorkflow, d: DefinitionRuntime,
-                 open_rows: list[TaskRow]) -> list[TaskRow]:
-        """Make `tasks` match the READY user tasks: cancel rows whose task moved on, create the new ones."""
-        ready = workflow.get_tasks(state=TaskState.READY, manual=True)
-        ready_ids = {str(t.id) for t in ready}
-        for row in open_rows:
-            if row.spiff_task_id not in ready_ids:
-                row.status, row.dirty = "cancelled", True
-        have = {row.spiff_task_id for row in open_rows if row.status == "open"}
+    def _write(self, unit: Unit, before: set | list) -> list[TaskRow]:
+        """Insert new slots (parents first), update changed ones, then notifications and events."""
+        sql, at = unit.sql, unit.at
         created = []
-        resolver: RuleResolver | None = None
-        who = inst.initiator
-        for spiff_task in ready:
-            if str(spiff_task.id) in have:
-                continue
-            node = d.node(spiff_task.task_spec.name)
-            if node.initiator or node.rule == "initiator":
-                assignees = [who.person]
+        for r in unit.rows:
+            if r.id is None:
+                r.insert(sql, unit.inst.id, at)
+                created.append(r)
+            elif r.dirty:
+                r.update(sql)
+        for e, r in unit.event_rows:
+            e.task_id = r.id
+        if unit.decided:
+            if unit.inst.events:
+                unit.inst.events[0].payload = {**(unit.inst.events[0].payload or {}), "decided": unit.decided}
             else:
-                resolver = resolver or RuleResolver(sql, initiator=who.person, department_id=who.department_id,
-                                                    branch_id=who.branch_id, data=spiff_task.data)
-                resolver.data = spiff_task.data
-                assignees = resolver.resolve(parse_rule(node.rule))
-            if not assignees:
-                raise InvalidInput(f"「{node.name}」的处理人规则 {node.rule} 没有找到任何人，"
-                                   f"请先维护组织、职务或分管关系后重试")
-            # The initiator's own task is never delegated: only they can submit their application.
-            routed = [(p, None) for p in assignees] if node.initiator else route_delegations(sql, d.key, assignees)
-            for slot, (person, meant_for) in enumerate(routed):
-                created.append(TaskRow(
-                    None, inst.id, str(spiff_task.id), node.node_id, node.name, node.lane, node.form_key,
-                    d.form_refs.get(node.form_key) if node.form_key else None, person.id, node.rule, "open", slot,
-                    None, on_behalf_of_id=meant_for.id if meant_for else None, assignee=person,
-                    on_behalf_of=meant_for))
-                if meant_for is not None:
-                    inst.events.append(NewEvent("task.delegated", None, meant_for.id, inst.id, None, {
-                        "node": node.node_id, "node_name": node.name, "delegate": person.username,
-                        "on_behalf_of": meant_for.username}))
+                unit.inst.events.append(NewEvent("node.decided", None, None, None, None, {"decided": unit.decided}))
+        for e in unit.inst.events:
+            e.instance_id = unit.inst.id
+        if unit.inst.events and unit.inst.events[0].action.startswith("task."):
+            unit.inst.events[0].payload["instance_status"] = unit.inst.status
+        if unit.notices:
+            sql.many("INSERT INTO notifications (user_id, kind, title, body, instance_id, task_id, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     [(n.user_id, n.kind, n.title[:300], n.body, unit.inst.id, n.task.id if n.task else None,
+                       sql.ts(at)) for n in unit.notices])
+        append_events(sql, unit.inst.events, hash_alg=self.settings.audit_hash)
         return created
 
-    @staticmethod
-    def _insert_task(sql: Sql, inst: InstanceRow, row: TaskRow, at: datetime) -> None:
-        row.instance_id, row.created_at = inst.id, at
-        row.id = sql.row(_INSERT_TASK, (
-            inst.id, row.spiff_task_id, row.node_id, row.node_name, row.lane, row.form_key, row.form_version,
-            row.assignee_id, row.candidate_rule, row.status, row.slot, sql.ts(at), sql.ts(row.completed_at),
-            row.completed_by, row.outcome, row.comment, sql.json(row.data), row.on_behalf_of_id))[0]
+    def _view(self, unit: Unit, r: TaskRow) -> TaskView:
+        return _task_view(r, unit.inst.title, unit.d.key, unit.username(r.assignee_id),
+                          unit.display_name(r.assignee_id) if r.assignee_id else None,
+                          unit.username(r.completed_by), unit.username(r.on_behalf_of_id),
+                          unit.display_name(r.on_behalf_of_id) if r.on_behalf_of_id else None,
+                          unit.display_name(r.completed_by) if r.completed_by else None)
+
+    def _instance_view(self, sql: Sql, instance_id: int) -> InstanceView:
+        r = sql.row(f"{_INSTANCE_VIEW} WHERE i.id = ?", (instance_id,))
+        if r is None:
+            raise NotFound(f"流程实例 {instance_id} 不存在")
+        return _instance_view(r)
+
+    def _check_visible(self, principal: Principal, instance_id: int, *, sql: Sql | None = None,
+                       perm: str = "instance.read", missing: str | None = None) -> None:
+        where, params = _visible(principal, perm)
+        q = (f"SELECT 1 FROM process_instances i JOIN users u ON u.id = i.initiator_id WHERE i.id = ? AND {where}",
+             (instance_id, *params))
+        if sql is not None:
+            found = sql.row(*q)
+        else:
+            with self.db.transaction(write=False) as s:
+                found = s.row(*q)
+        if found is None:
+            raise NotFound(missing or f"流程实例 {instance_id} 不存在或您无权查看")
 
 
-def _user(sql: Sql, username: str, *, need: str | None = None) -> User:
-    """The active user `username`; with `need`, one of their roles must grant that permission
-    (三员分立: the system, security and audit administrators never start or approve business)."""
-    found = sql.row("SELECT id, username, display_name, department_id, branch_id, status FROM users "
-                    "WHERE username = ?", (username,))
+def _digest(value: dict) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def _replayed(sql: Sql, user: User, key: str | None, request: str) -> ActResult | None:
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput(f"Idempotency-Key 应为 1 到 {MAX_IDEMPOTENCY_KEY} 个字符",
+                           errors=[FieldProblem("Idempotency-Key", "长度无效")])
+    found = sql.row("SELECT request_hash, response FROM idempotency_keys WHERE user_id = ? AND key = ?",
+                    (user.id, key))
     if found is None:
-        raise NotFound(f"用户 {username} 不存在")
-    if found[5] != "active":
-        raise Forbidden(f"用户 {username} 已停用")
-    if need is not None:
-        granted = sql.rows("SELECT r.permissions FROM user_roles g JOIN roles r ON r.\"key\" = g.role_key "
-                           "WHERE g.user_id = ?", (found[0],))
-        if not any(need in (Sql.from_json(p) or ()) for (p,) in granted):
-            raise Forbidden(f"{found[2]} 没有权限：{PERMISSIONS[need]}")
-    return User(*found[:5])
+        return None
+    if found[0] != request:
+        raise InvalidInput("这个 Idempotency-Key 已用于另一个请求", errors=[FieldProblem("Idempotency-Key", "已被使用")])
+    r = Sql.from_json(found[1])
+    return ActResult(r["instance_id"], r["instance_status"], [TaskView(**t) for t in r["new_tasks"]])
 
 
-def _check_can_act(sql: Sql, task: TaskRow, inst: InstanceRow, user: User) -> None:
-    if task.status != "open":
-        who = sql.row("SELECT display_name FROM users WHERE id = ?", (task.completed_by,)) \
-            if task.completed_by else None
-        verb = {"approved": "同意", "rejected": "驳回", "submitted": "提交"}.get(task.outcome or "", "处理")
-        done = f"已由 {who[0]} 于 {local(task.completed_at):%Y-%m-%d %H:%M} {verb}" \
-            if who and task.completed_at else "已取消"
-        raise Conflict(f"任务 {task.id}「{task.node_name}」{done}，不能再处理")
-    if inst.status != "running":
-        raise Conflict(f"流程实例 {inst.id} 已结束（{inst.status}）")
-    if task.assignee_id != user.id:
-        raise Forbidden(f"任务 {task.id}「{task.node_name}」不是 {user.display_name} 的待办")
+def _remember(sql: Sql, user: User, key: str | None, request: str, result: ActResult) -> None:
+    if key is not None:
+        sql.run("INSERT INTO idempotency_keys (user_id, key, request_hash, response, created_at) VALUES (?, ?, ?, ?, ?)",
+                (user.id, key, request, sql.json(asdict(result)), sql.ts(now())))
 
 
-def _visible(principal: Principal) -> tuple[str, list]:
+def _apply_permissions(form, perms: dict[str, str], *, default: str) -> FormView:
+    """The form as this node shows it: hidden fields removed, read-only ones marked readOnly."""
+    schema = json.loads(json.dumps(form.schema))
+    ui = json.loads(json.dumps(form.ui_schema or {}))
+    props = schema.get("properties") or {}
+    for name in list(props):
+        perm = perms.get(name, default)
+        if perm == "hidden":
+            props.pop(name)
+            ui.pop(name, None)
+            if "required" in schema:
+                schema["required"] = [r for r in schema["required"] if r != name]
+        elif perm == "read":
+            props[name] = {**props[name], "readOnly": True}
+            ui[name] = {**ui.get(name, {}), "ui:readonly": True}
+    if ui.get("ui:order"):
+        ui["ui:order"] = [n for n in ui["ui:order"] if n in props or n == "*"]
+    return FormView(form.key, form.version, form.title, schema, ui)
+
+
+def _visible(principal: Principal, perm: str = "instance.read") -> tuple[str, list]:
     """SQL (over `process_instances i JOIN users u` on the initiator) for what `principal` may see."""
     mine = ("(i.initiator_id = ? OR EXISTS (SELECT 1 FROM tasks t WHERE t.instance_id = i.id AND "
             "(t.assignee_id = ? OR t.completed_by = ? OR t.on_behalf_of_id = ?)))")
     params: list = [principal.user_id] * 4
-    scope = principal.scope("instance.read")
+    scope = principal.scope(perm)
+    if perm != "instance.read":
+        if scope is None:
+            return "1=0", []
+        mine, params = "1=0", []
     if scope is None or scope.only_self:
         return mine, params
     if scope.everything:
@@ -428,31 +597,42 @@ def _visible(principal: Principal) -> tuple[str, list]:
     return f"({mine} OR {dept} OR {branch})", params + p1 + p2
 
 
-def _iso(v: datetime | None) -> str | None:
+def _iso(v) -> str | None:
     return v.isoformat() if v else None
 
 
-def _task_views(sql: Sql, where: str, params: tuple) -> list[TaskView]:
+def _instance_view(r: tuple) -> InstanceView:
+    return InstanceView(*r[:7], started_at=_iso(Sql.from_ts(r[7])), ended_at=_iso(Sql.from_ts(r[8])),
+                        business_key=r[9])
+
+
+_ATTACHMENT_SQL = ("SELECT a.id, a.instance_id, a.filename, a.content_type, a.size, a.sha256, a.purpose, u.username, "
+                   "u.display_name, a.created_at FROM attachments a JOIN users u ON u.id = a.uploaded_by")
+
+
+def _attachment_view(r: tuple) -> AttachmentView:
+    return AttachmentView(*r[:9], created_at=_iso(Sql.from_ts(r[9])))
+
+
+def _task_views(sql: Sql, where: str, params: tuple, *, order: str = "t.id", limit: str = "") -> list[TaskView]:
     rows = sql.rows(
-        f"SELECT {', '.join('t.' + c for c in _TASK_COLS.split(', '))}, i.title, i.definition_key, "
-        "a.username, a.display_name, b.username, o.username, o.display_name FROM tasks t "
+        f"SELECT {', '.join('t.' + c for c in TASK_COLS.split(', '))}, i.title, i.definition_key, "
+        "a.username, a.display_name, b.username, o.username, o.display_name, b.display_name FROM tasks t "
         "JOIN process_instances i ON i.id = t.instance_id LEFT JOIN users a ON a.id = t.assignee_id "
         "LEFT JOIN users b ON b.id = t.completed_by LEFT JOIN users o ON o.id = t.on_behalf_of_id "
-        f"WHERE {where} ORDER BY t.id", params)
-    return [_task_view(TaskRow.from_db(r[:19]), *r[19:]) for r in rows]
+        f"WHERE {where} ORDER BY {order}{limit}", params)
+    n = len(TASK_COLS.split(", "))
+    return [_task_view(TaskRow.from_db(r[:n]), *r[n:]) for r in rows]
 
 
 def _task_view(t: TaskRow, title: str, key: str, assignee: str | None, assignee_name: str | None,
-               completed_by: str | None, on_behalf_of: str | None = None,
-               on_behalf_of_name: str | None = None) -> TaskView:
+               completed_by: str | None, on_behalf_of: str | None = None, on_behalf_of_name: str | None = None,
+               completed_by_name: str | None = None) -> TaskView:
     return TaskView(id=t.id, instance_id=t.instance_id, instance_title=title, definition_key=key,
                     node_id=t.node_id, node_name=t.node_name, form_key=t.form_key, assignee=assignee,
                     assignee_name=assignee_name, status=t.status, outcome=t.outcome, comment=t.comment,
                     created_at=_iso(t.created_at), completed_at=_iso(t.completed_at), completed_by=completed_by,
-                    data=t.data, on_behalf_of=on_behalf_of, on_behalf_of_name=on_behalf_of_name)
+                    data=t.data, on_behalf_of=on_behalf_of, on_behalf_of_name=on_behalf_of_name, kind=t.kind,
+                    origin=t.origin, parent_id=t.parent_id, note=t.note, activation=t.activation, slot=t.slot,
+                    due_at=_iso(t.due_at), urged_at=_iso(t.urged_at), completed_by_name=completed_by_name)
 
-
-def _view(inst: InstanceRow, t: TaskRow) -> TaskView:
-    a, o = t.assignee, t.on_behalf_of
-    return _task_view(t, inst.title, inst.definition_key, a.username if a else None, a.display_name if a else None,
-                      None, o.username if o else None, o.display_name if o else None)

@@ -25,6 +25,17 @@ class TaskView:
     # 委托: the person the task was meant for, when a delegate holds it.
     on_behalf_of: str | None = None
     on_behalf_of_name: str | None = None
+    kind: str = "approve"
+    # None (the node's rule), add_before / add_after (加签), delegate (委派)
+    origin: str | None = None
+    parent_id: int | None = None
+    # returned (with reason), transferred, delegated, resolved, auto (with the rule and reason), cc …
+    note: dict | None = None
+    activation: int = 1
+    slot: int = 0
+    due_at: str | None = None
+    urged_at: str | None = None
+    completed_by_name: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -42,6 +53,7 @@ class InstanceView:
     started_at: str | None
     ended_at: str | None
     tasks: list[TaskView] = field(default_factory=list)
+    business_key: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,3 +67,87 @@ class ActResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class FormView:
+    key: str
+    version: int
+    title: str
+    schema: dict
+    ui_schema: dict
+
+
+@dataclass
+class NodeRef:
+    node_id: str
+    name: str
+
+
+@dataclass
+class TaskDetail:
+    """Everything the task page needs: the task, its node's form with the field permissions
+    applied (hidden fields absent, read-only ones marked), the data to show, the application being
+    decided on, the node's other slots (会签 progress), and what the user may do now."""
+
+    task: TaskView
+    instance: InstanceView
+    form: FormView | None
+    data: dict
+    application: FormView | None
+    application_data: dict
+    field_permissions: dict[str, str]
+    allowed_actions: list[str]
+    return_targets: list[NodeRef]
+    approve_method: str
+    opinion_required: bool
+    signature_required: bool
+    slots: list[TaskView]
+
+
+@dataclass
+class HistoryEntry:
+    seq: int
+    at: str
+    action: str
+    actor: str | None
+    actor_name: str | None
+    on_behalf_of_name: str | None
+    task_id: int | None
+    node_id: str | None
+    node_name: str | None
+    comment: str | None
+    details: dict
+
+
+@dataclass
+class NodeState:
+    node_id: str
+    name: str
+    # completed | active | waiting (a timer or a join) | none
+    state: str
+    completed: int
+    open_slots: int
+    assignees: list[str]
+
+
+@dataclass
+class DiagramView:
+    instance_id: int
+    definition_key: str
+    definition_version: int
+    bpmn_xml: str
+    nodes: list[NodeState]
+    # node ids in the order they completed: the path taken
+    path: list[str]
+
+
+@dataclass
+class CommentView:
+    id: int
+    instance_id: int
+    author: str
+    author_name: str
+    body: str
+    created_at: str
+
