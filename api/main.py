@@ -13,6 +13,7 @@ from api.health.routes import router as health_router
 from api.instances.routes import files_router
 from api.instances.routes import router as instances_router
 from api.me.routes import router as me_router
+from api.notifications.routes import router as notifications_router
 from api.org_units.routes import router as org_units_router
 from api.people_io.routes import router as people_io_router
 from api.positions.routes import router as positions_router
@@ -24,6 +25,7 @@ from engine import (
     Database,
     Delegations,
     LoginThrottle,
+    Notifications,
     OrgTree,
     People,
     Positions,
@@ -38,7 +40,7 @@ from engine import (
 # (tests/api/test_authorization.py checks that none is left open by mistake).
 ROUTERS = [health_router, auth_router, me_router, users_router, roles_router, security_router, delegations_router,
            instances_router, audit_router, org_units_router, positions_router,
-           people_io_router, oidc_router, tasks_router, files_router]
+           people_io_router, oidc_router, tasks_router, files_router, notifications_router]
 
 
 def create_app(settings: Settings | None = None, engine: WorkflowEngine | None = None) -> FastAPI:
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, engine: WorkflowEngine | None =
     app.state.delegations = Delegations(engine.db, engine.settings)
     app.state.org_tree = OrgTree(engine.db, engine.settings)
     app.state.positions = Positions(engine.db, engine.settings)
+    app.state.notifications = Notifications(engine.db)
     app.state.login_throttle = LoginThrottle(max_failures=settings.login_client_max_failures,
                                              window_seconds=settings.login_client_window_minutes * 60)
     errors.install(app)

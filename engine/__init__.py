@@ -52,6 +52,7 @@ from engine.org.workbook import WorkbookInvalid, export_workbook, import_workboo
 from engine.approvals.actions import ACTION_NAMES, ActionInput
 from engine.runtime.attachments import AttachmentView
 from engine.runtime.engine import ProcessError, WorkflowEngine
+from engine.runtime.notifications import NotificationPage, NotificationView, Notifications
 from engine.runtime.views import (
     ActResult,
     CommentView,
@@ -80,7 +81,7 @@ def health(engine: WorkflowEngine) -> dict:
 
 __all__ = [
     "ACTION_NAMES", "ActionInput", "AttachmentView", "CommentView", "DiagramView", "FormView", "HistoryEntry",
-    "NodeRef", "NodeState", "PayloadTooLarge", "TaskDetail",
+    "NodeRef", "NodeState", "NotificationPage", "NotificationView", "Notifications", "PayloadTooLarge", "TaskDetail",
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
     "DelegationView", "Delegations", "EngineError", "EventView", "FieldProblem", "Finding", "Forbidden",
     "GrantView", "HistoryView", "InChargeView", "InstanceView", "InvalidInput", "LoginThrottle", "NotFound",

@@ -245,15 +245,25 @@ def task_list(as_user: AsUser,
 
 
 @task_app.command("act")
-def task_act(task_id: int, action: Annotated[str, typer.Argument(help="submit | approve | reject")],
+def task_act(task_id: int,
+             action: Annotated[str, typer.Argument(help="submit | approve | reject | return | withdraw | transfer | "
+                                                        "delegate | resolve | add_sign | remove_sign | cc | urge | claim")],
              as_user: AsUser,
              data: Annotated[str | None, typer.Option("--data", help="表单数据（JSON）")] = None,
              comment: Annotated[str | None, typer.Option("--comment", help="审批意见")] = None,
+             to: Annotated[str | None, typer.Option("--to", help="转办、委派：接收人用户名")] = None,
+             users: Annotated[str | None, typer.Option("--users", help="加签、抄送：用户名，逗号分隔")] = None,
+             position: Annotated[str | None, typer.Option("--position", help="加签：before 或 after")] = None,
+             target: Annotated[str | None, typer.Option("--target", help="退回：目标节点 id")] = None,
              as_json: JsonOpt = False) -> None:
-    """处理一个任务：submit 提交、approve 同意、reject 驳回。"""
+    """处理一个任务：同意、驳回、退回、撤回、转办、委派、加签、减签、抄送、催办……"""
+    from engine import ActionInput
+
+    inp = ActionInput(comment=comment, data=_parse_data(data, as_json), to=to,
+                      users=[u.strip() for u in (users or "").split(",") if u.strip()], position=position,
+                      target=target)
     try:
-        result = _engine().act(task_id=task_id, action=action, username=as_user,
-                               data=_parse_data(data, as_json), comment=comment)
+        result = _engine().act(task_id=task_id, action=action, username=as_user, inp=inp)
     except EngineError as exc:
         _fail(exc, as_json)
 

@@ -42,6 +42,21 @@ def first_task(djflow, user: str) -> dict:
     return tasks[0]
 
 
+def test_transfer_and_return_from_the_command_line(djflow):
+    djflow("init", "--demo")
+    started = djflow("instance", "start", "approval_chain", "--as", "staff1", "--data", json.dumps(REQUEST))
+    instance_id = int(started.stdout.strip())
+    task = first_task(djflow, "kezhang")
+    out = djflow("task", "act", str(task["id"]), "transfer", "--as", "kezhang", "--to", "juzhang", "--comment", "请局长定")
+    assert "新待办" in out.stdout and "周九" in out.stdout
+    moved = first_task(djflow, "juzhang")
+    refused = djflow("task", "act", str(moved["id"]), "return", "--as", "juzhang", "--target", "nowhere",
+                     "--comment", "x", ok=None)
+    assert refused.returncode == 1 and "不能退回到 nowhere" in refused.stderr
+    djflow("task", "act", str(moved["id"]), "return", "--as", "juzhang", "--comment", "请补充报价单")
+    back = first_task(djflow, "staff1")
+    assert back["instance_id"] == instance_id and back["note"]["reason"] == "请补充报价单"
+
 def test_the_approval_chain_from_the_command_line(djflow):
     init = djflow("init", "--demo")
     assert "admin:" in init.stdout  # the generated admin password is shown once

@@ -66,6 +66,8 @@ class Unit:
     # node id → assignee id → the decision carried into the node's next activation (撤回 of one vote)
     carry: dict[str, dict[int, TaskRow]] = field(default_factory=dict)
     _resolver: RuleResolver | None = None
+    # ids of slots that were waiting when the unit of work began (to tell whose turn came)
+    waiting_before: set[int] = field(default_factory=set)
     # set when an Idempotency-Key replays an earlier result: nothing is written
     replayed: object | None = None
 
@@ -92,6 +94,15 @@ class Unit:
         if user_id is not None:
             self.notices.append(Notice(user_id, kind, title, body, row))
 
+    def notify_assigned(self) -> None:
+        """A 待办 notice for every slot that is open now and was not before this unit of work
+        (new slots, and slots whose turn came), unless an action already wrote a specific one."""
+        told = {id(n.task) for n in self.notices if n.task is not None}
+        for r in self.rows:
+            if r.status == "open" and r.assignee_id and id(r) not in told and r.kind != "cc" \
+                    and (r.id is None or r.id in self.waiting_before):
+                self.notify(r.assignee_id, "task.assigned", f"待办：{self.inst.title}「{r.node_name}」", row=r)
+
     def spiff_task(self, row: TaskRow):
         return self.workflow.get_task_from_id(UUID(row.spiff_task_id))
 
@@ -117,8 +128,6 @@ class Unit:
                 method = Method.parse(node.properties.get("approveMethod"))
                 for r in arrange(method, act):
                     r.dirty = True
-                    if r.status == "open" and r.assignee_id:
-                        self.notify(r.assignee_id, "task.assigned", f"待办：{self.inst.title}「{r.node_name}」", row=r)
                 if node.initiator:
                     outcome = APPROVED if any(r.status == "completed" for r in act) else PENDING
                 else:

@@ -474,11 +474,15 @@ class WorkflowEngine:
         workflow = load_state(inst.state, inst.serializer_version, spec=d.spec,
                               subprocess_specs=d.subprocess_specs, script_engine=d.script_engine)
         row = next((r for r in rows if r.id == task_id), None) if task_id is not None else None
-        return Unit(sql, inst, d, workflow, rows), row
+        unit = Unit(sql, inst, d, workflow, rows)
+        unit.waiting_before = {r.id for r in rows if r.status == "waiting"}
+        return unit, row
 
     def _write(self, unit: Unit, before: set | list) -> list[TaskRow]:
         """Insert new slots (parents first), update changed ones, then notifications and events."""
         sql, at = unit.sql, unit.at
+        if unit.inst.status == "running":
+            unit.notify_assigned()
         created = []
         for r in unit.rows:
             if r.id is None:
@@ -542,6 +546,9 @@ def _replayed(sql: Sql, user: User, key: str | None, request: str) -> ActResult 
     if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise InvalidInput(f"Idempotency-Key 应为 1 到 {MAX_IDEMPOTENCY_KEY} 个字符",
                            errors=[FieldProblem("Idempotency-Key", "长度无效")])
+    if sql.pg:  # a concurrent retry with the same key waits here for the first to commit (SQLite: BEGIN IMMEDIATE)
+        lock = int.from_bytes(hashlib.sha256(f"{user.id}:{key}".encode()).digest()[:8], "big", signed=True)
+        sql.row("SELECT pg_advisory_xact_lock(?)", (lock,))
     found = sql.row("SELECT request_hash, response FROM idempotency_keys WHERE user_id = ? AND key = ?",
                     (user.id, key))
     if found is None:

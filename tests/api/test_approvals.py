@@ -486,3 +486,80 @@ def test_cancel_comment_attach_and_diagram(flow: Flow):
     flow.has_nothing("fenguan", "juzhang")
     assert any(h["action"] == "instance.cancel" and h["comment"] == "重复申请"
                for h in flow.c.get(f"/api/process-instances/{iid}/history", headers=flow.h("staff1")).json())
+
+
+# -- inbox scopes, notifications, limits ----------------------------------------------------------------
+def test_inbox_scopes_done_and_team(flow: Flow):
+    iid = flow.start("p_two")["instance_id"]
+    flow.decide("kezhang", "first", comment="同意")
+    assert [t["instance_id"] for t in flow.inbox("kezhang", scope="done")] == [iid]
+    assert flow.inbox("kezhang", scope="mine", status="done")[0]["outcome"] == "approved"
+    # 机关党委's 党务工作者 sees the open tasks of people in his orgs (孙八 is in 第一党支部);
+    # 第二党支部's does not; a plain member has no team view
+    assert [(t["instance_id"], t["assignee"]) for t in flow.inbox("dangwei", scope="team")] == [(iid, "fenguan")]
+    assert flow.inbox("zb2shuji", scope="team") == []
+    r = flow.c.get("/api/tasks", headers=flow.h("staff1"), params={"scope": "team"})
+    assert r.status_code == 403
+
+
+def test_notifications_for_new_work_cc_and_urge(flow: Flow):
+    flow.start("p_two")
+    t = flow.task("kezhang", "first")
+    flow.act("staff1", t["id"], "urge", comment="请尽快")
+    flow.act("kezhang", t["id"], "cc", users=["zb2member"])
+    r = flow.c.get("/api/notifications", headers=flow.h("kezhang")).json()
+    assert [n["kind"] for n in r["items"]] == ["task.urged", "task.assigned"] and r["unread"] == 2
+    assert flow.c.get("/api/notifications", headers=flow.h("zb2member")).json()["items"][0]["kind"] == "task.cc"
+    marked = flow.c.post("/api/notifications/read", headers=flow.h("kezhang"), json={}).json()
+    assert marked == {"marked": 2}
+    assert flow.c.get("/api/notifications", headers=flow.h("kezhang")).json()["unread"] == 0
+
+
+def test_withdraw_one_vote_while_the_countersign_is_still_open(flow: Flow):
+    iid = flow.start("p_all", approvers=["fenguan", "juzhang"])["instance_id"]
+    flow.decide("kezhang", "pre")
+    mine = flow.task("fenguan", "vote")
+    flow.act("fenguan", mine["id"], "approve")
+    flow.act("fenguan", mine["id"], "withdraw")
+    again = flow.task("fenguan", "vote")
+    assert again["id"] != mine["id"] and again["note"]["kind"] == "withdrawn"
+    flow.decide("juzhang", "vote")
+    assert flow.instance("staff1", iid)["status"] == "running"  # fenguan's vote is open again
+    assert flow.act("fenguan", again["id"], "approve")["instance_status"] == "completed"
+
+
+def test_a_request_body_over_the_limit_is_refused_before_it_is_read(flow: Flow):
+    flow.start("p_two")
+    t = flow.task("kezhang", "first")
+    big = "x" * (3 * 1024 * 1024)
+    r = flow.c.post(f"/api/tasks/{t['id']}/actions/approve", headers=flow.h("kezhang"), json={"comment": big})
+    assert r.status_code == 413 and r.headers["content-type"].startswith("application/problem+json")
+    assert flow.task("kezhang", "first")["status"] == "open"
+
+
+def test_every_operation_has_a_stable_unique_id(flow: Flow):
+    spec = flow.c.get("/api/openapi.json").json()
+    ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids))
+    # FastAPI's generated ids end in the method name; ours are written out, e.g. tasks_act
+    assert not [i for i in ids if i.endswith(("_get", "_post", "_put", "_delete", "_patch")) and "__" in i]
+    assert {"tasks_list", "tasks_get", "tasks_act", "process_instances_start", "process_instances_withdraw",
+            "process_instances_diagram"} <= set(ids)
+
+
+def test_a_retried_start_with_the_same_key_starts_one_instance(flow: Flow):
+    h = {**flow.h("staff1"), "Idempotency-Key": "start-1"}
+    body = {"key": "p_two", "data": {"title": "采购办公桌椅", "amount": 1}}
+    first = flow.c.post("/api/process-instances", headers=h, json=body)
+    again = flow.c.post("/api/process-instances", headers=h, json=body)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    mine = flow.c.get("/api/process-instances", headers=flow.h("staff1"), params={"mine": True}).json()
+    assert mine["total"] == 1
+
+
+def test_initiator_withdraws_and_ends_the_application(flow: Flow):
+    iid = flow.start("p_two")["instance_id"]
+    r = flow.c.post(f"/api/process-instances/{iid}/withdraw", headers=flow.h("staff1"),
+                    json={"terminate": True, "comment": "不需要了"})
+    assert r.status_code == 200 and r.json()["instance_status"] == "withdrawn"
+    flow.has_nothing("kezhang", "staff1")

@@ -47,6 +47,10 @@ FAMILIES = {
     "users.export": ("GET", "/api/users/export", None, {"sysadmin", "org_admin"}),
     "users.export_unmasked": ("GET", "/api/users/export?unmask=true", None, {"org_admin"}),
     "auth.sessions": ("GET", "/api/auth/sessions", None, set(HOLDERS)),
+    "instances.start": ("POST", "/api/process-instances", {"key": "approval_chain"}, {"designer", "org_admin", "staff"}),
+    "tasks.inbox": ("GET", "/api/tasks", None, set(HOLDERS)),
+    "tasks.team": ("GET", "/api/tasks?scope=team", None, {"org_admin"}),
+    "notifications": ("GET", "/api/notifications", None, set(HOLDERS)),
 }
 
 

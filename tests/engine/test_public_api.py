@@ -3,7 +3,7 @@ import engine
 
 EXPECTED = {
     "ACTION_NAMES", "ActionInput", "AttachmentView", "CommentView", "DiagramView", "FormView", "HistoryEntry",
-    "NodeRef", "NodeState", "PayloadTooLarge", "TaskDetail",
+    "NodeRef", "NodeState", "NotificationPage", "NotificationView", "Notifications", "PayloadTooLarge", "TaskDetail",
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
     "DelegationView", "Delegations", "EngineError", "EventView", "FieldProblem", "Finding", "Forbidden",
     "GrantView", "HistoryView", "InChargeView", "InstanceView", "InvalidInput", "LoginThrottle", "NotFound",
