@@ -1,7 +1,8 @@
 """/api/process-instances: start, list, detail, history, diagram, withdraw, cancel, comments, attachments."""
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse
@@ -27,11 +28,17 @@ def start(body: InstanceStart, engine: EngineDep, principal: allowed("process.st
 
 
 @router.get("", operation_id="process_instances_list", response_model=InstancePage)
-def list_instances(engine: EngineDep, principal: CurrentUser, status: str | None = None, key: str | None = None,
-                   mine: bool = False, page: Annotated[int, Query(ge=1)] = 1,
+def list_instances(engine: EngineDep, principal: CurrentUser,
+                   status: Literal["running", "completed", "rejected", "withdrawn", "cancelled", "error"] | None = None,
+                   key: Annotated[str | None, Query(max_length=100)] = None, mine: bool = False,
+                   q: Annotated[str | None, Query(max_length=100, description="标题或业务编号包含")] = None,
+                   initiator: Annotated[str | None, Query(max_length=100, description="发起人用户名")] = None,
+                   started_from: datetime | None = None, started_to: datetime | None = None,
+                   page: Annotated[int, Query(ge=1)] = 1,
                    size: Annotated[int, Query(ge=1, le=200)] = 20) -> InstancePage:
-    items, total = engine.list_instances(principal=principal, status=status, key=key, mine=mine, page=page,
-                                         size=size)
+    items, total = engine.list_instances(principal=principal, status=status, key=key, mine=mine, q=q,
+                                         initiator=initiator, started_from=started_from, started_to=started_to,
+                                         page=page, size=size)
     return InstancePage(items=items, total=total, page=page, size=size)
 
 

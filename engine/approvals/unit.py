@@ -71,6 +71,14 @@ class Unit:
     # set when an Idempotency-Key replays an earlier result: nothing is written
     replayed: object | None = None
 
+    def __post_init__(self) -> None:
+        who = self.inst.initiator
+        self._names[who.id] = (who.username, who.display_name)
+
+    def knows(self, user) -> None:
+        """Remember a user's names, saving a lookup when their slots are shown."""
+        self._names[user.id] = (user.username, user.display_name)
+
     # -- slots ------------------------------------------------------------------------------
     def activation_rows(self, row: TaskRow) -> list[TaskRow]:
         return [r for r in self.rows if r.spiff_task_id == row.spiff_task_id and r.activation == row.activation
@@ -120,8 +128,9 @@ class Unit:
         for _ in range(1000):
             if self.inst.status != "running":
                 return
-            self.project()
-            for spiff_task in self.workflow.get_tasks(state=TaskState.READY, manual=True):
+            ready = self.workflow.get_tasks(state=TaskState.READY, manual=True)
+            self.project(ready)
+            for spiff_task in ready:
                 act = [r for r in self.rows if r.spiff_task_id == str(spiff_task.id) and r.kind != "cc"
                        and r.activation == spiff_task.internal_data.get(ROUND)]
                 node = self.d.node(spiff_task.task_spec.name)
@@ -210,10 +219,10 @@ class Unit:
         paths.reset_to(self.workflow, target)
 
     # -- projection -------------------------------------------------------------------------------
-    def project(self) -> None:
+    def project(self, ready_tasks: list) -> None:
         """Make the slots match the READY user tasks: cancel slots whose task moved on, create
         slots (a new activation) for tasks that have none."""
-        ready = {str(t.id): t for t in self.workflow.get_tasks(state=TaskState.READY, manual=True)}
+        ready = {str(t.id): t for t in ready_tasks}
         for r in self.rows:
             t = ready.get(r.spiff_task_id)
             if r.undecided and (t is None or t.internal_data.get(ROUND, r.activation) != r.activation):
@@ -244,6 +253,8 @@ class Unit:
         props = node.properties
 
         def slot(person: Person | None, n: int, **kw) -> TaskRow:
+            if person is not None:
+                self._names.setdefault(person.id, (person.username, person.display_name))
             return self.add(TaskRow(
                 None, self.inst.id, str(spiff_task.id), node.node_id, node.name, node.lane, node.form_key,
                 self.d.form_refs.get(node.form_key) if node.form_key else None, person.id if person else None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from contextlib import contextmanager
+from datetime import datetime
 from dataclasses import asdict
 from pathlib import Path
 from uuid import UUID
@@ -25,7 +26,7 @@ from engine.approvals.quorum import Method
 from engine.approvals.rows import INSTANCE_COLS, TASK_COLS, InstanceRow, TaskRow, User, load_user
 from engine.approvals.unit import ProcessError, Unit
 from engine.audit import NewEvent, append_events
-from engine.clock import now
+from engine.clock import SHANGHAI, as_utc, now
 from engine.config import Settings, get_settings
 from engine.db import Database
 from engine.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
@@ -367,9 +368,19 @@ class WorkflowEngine:
         return self.instance(instance_id=instance_id)
 
     def list_instances(self, *, principal: Principal, status: str | None = None, key: str | None = None,
-                       mine: bool = False, page: int = 1, size: int = 20) -> tuple[list[InstanceView], int]:
-        """Instances the caller may see (filtered in SQL), newest first, without their tasks."""
+                       mine: bool = False, q: str | None = None, initiator: str | None = None,
+                       started_from: datetime | None = None, started_to: datetime | None = None,
+                       page: int = 1, size: int = 20) -> tuple[list[InstanceView], int]:
+        """Instances the caller may see (filtered in SQL), newest first, without their tasks.
+        `q` matches the title or business key; `started_from`/`started_to` bound the start time."""
         where, params = _visible(principal)
+        if q:
+            where += " AND (i.title LIKE ? OR i.business_key LIKE ?)"
+            like = "%" + q.replace("%", "").replace("_", "") + "%"
+            params += [like, like]
+        if initiator:
+            where += " AND u.username = ?"
+            params.append(initiator)
         if mine:
             where += " AND i.initiator_id = ?"
             params.append(principal.user_id)
@@ -381,6 +392,11 @@ class WorkflowEngine:
             params.append(key)
         size, page = max(1, min(size, 200)), max(1, page)
         with self.db.transaction(write=False) as sql:
+            for bound, op in ((started_from, ">="), (started_to, "<")):
+                if bound is not None:
+                    where += f" AND i.started_at {op} ?"
+                    # a time without zone is Beijing time, as people type it
+                    params.append(sql.ts(as_utc(bound if bound.tzinfo else bound.replace(tzinfo=SHANGHAI))))
             total = sql.row(f"SELECT COUNT(*) FROM process_instances i JOIN users u ON u.id = i.initiator_id "
                             f"WHERE {where}", params)[0]
             rows = sql.rows(f"{_INSTANCE_VIEW} WHERE {where} ORDER BY i.id DESC "
@@ -443,7 +459,7 @@ class WorkflowEngine:
         with self.db.transaction() as sql:
             user = load_user(sql, username, need=need)
             unit, row = self._load(sql, task_id=task_id, instance_id=instance_id, lock=True)
-            unit.replayed = None
+            unit.knows(user)
             yield unit, user, row
             if unit.replayed is not None:
                 return

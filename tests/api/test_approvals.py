@@ -79,6 +79,8 @@ def flow(db_url, tmp_path):
         write_process(tmp_path, "p_all", [node("pre", "科室审批", "user:kezhang"),
                                           node("vote", "会签", "field:approvers", approveMethod="all",
                                                rejectPolicy="return_previous")]),
+        write_process(tmp_path, "p_after_all", [node("vote", "会签", "field:approvers", approveMethod="all"),
+                                                node("final", "终审", "user:juzhang")]),
         write_process(tmp_path, "p_any", [node("vote", "或签", "field:approvers", approveMethod="any"),
                                           node("final", "终审", "user:juzhang")]),
         write_process(tmp_path, "p_ratio", [node("vote", "比例会签", "field:approvers", approveMethod="ratio:0.6")]),
@@ -126,6 +128,24 @@ def test_countersign_of_three_with_one_rejection_returns_to_the_previous_node(fl
     # and kezhang's second approval opens a fresh 会签 with three open slots again
     flow.act("kezhang", again["id"], "approve")
     assert sorted(a for a, s, _ in statuses(flow, iid, "vote") if s == "open") == ["fenguan", "juzhang", "shuji"]
+
+
+def test_return_from_the_node_after_a_countersign_reopens_every_slot(flow: Flow):
+    iid = flow.start("p_after_all", approvers=["kezhang", "fenguan", "shuji"])["instance_id"]
+    for u in ("kezhang", "fenguan", "shuji"):
+        flow.decide(u, "vote")
+    t = flow.task("juzhang", "final")
+    flow.act("juzhang", t["id"], "return", target="vote", comment="请三位重新会签")
+    again = {u: flow.task(u, "vote") for u in ("kezhang", "fenguan", "shuji")}
+    assert {x["activation"] for x in again.values()} == {2}
+    assert all(x["note"]["reason"] == "请三位重新会签" for x in again.values())
+    # the first round's approvals do not count: two new approvals are not enough
+    flow.act("kezhang", again["kezhang"]["id"], "approve")
+    flow.act("fenguan", again["fenguan"]["id"], "approve")
+    flow.has_nothing("juzhang")
+    flow.act("shuji", again["shuji"]["id"], "approve")
+    assert flow.decide("juzhang", "final")["instance_status"] == "completed"
+    assert len([s for s in statuses(flow, iid, "vote") if s[2] == "approved"]) == 6
 
 
 def test_or_sign_is_finished_by_the_first_approval_and_the_other_slots_are_cancelled(flow: Flow):
@@ -563,3 +583,21 @@ def test_initiator_withdraws_and_ends_the_application(flow: Flow):
                     json={"terminate": True, "comment": "不需要了"})
     assert r.status_code == 200 and r.json()["instance_status"] == "withdrawn"
     flow.has_nothing("kezhang", "staff1")
+
+
+def test_instance_list_filters(flow: Flow):
+    a = flow.start("p_two", title="购置打印机")["instance_id"]
+    b = flow.start("p_any", approvers=["kezhang"], title="会议室改造")["instance_id"]
+    h = flow.h("dangwei")
+
+    def ids(**params):
+        r = flow.c.get("/api/process-instances", headers=h, params=params)
+        assert r.status_code == 200, r.text
+        return [i["id"] for i in r.json()["items"]]
+
+    assert ids(q="打印机") == [a]
+    assert ids(key="p_any") == [b]
+    assert ids(initiator="staff1") == [b, a]
+    assert ids(started_from="2000-01-01T00:00:00") == [b, a]
+    assert ids(started_to="2000-01-01T00:00:00") == []
+    assert flow.c.get("/api/process-instances", headers=h, params={"status": "nonsense"}).status_code == 422
