@@ -7,7 +7,9 @@ from api import errors
 from api.audit.routes import router as audit_router
 from api.auth.oidc_routes import router as oidc_router
 from api.auth.routes import router as auth_router
+from api.definitions.routes import router as definitions_router
 from api.delegations.routes import router as delegations_router
+from api.forms.routes import router as forms_router
 from api.deps import request_id
 from api.health.routes import router as health_router
 from api.instances.routes import files_router
@@ -22,6 +24,7 @@ from api.security.routes import router as security_router
 from api.tasks.routes import router as tasks_router
 from api.users.routes import router as users_router
 from engine import (
+    Catalog,
     Database,
     Delegations,
     LoginThrottle,
@@ -40,7 +43,8 @@ from engine import (
 # (tests/api/test_authorization.py checks that none is left open by mistake).
 ROUTERS = [health_router, auth_router, me_router, users_router, roles_router, security_router, delegations_router,
            instances_router, audit_router, org_units_router, positions_router,
-           people_io_router, oidc_router, tasks_router, files_router, notifications_router]
+           people_io_router, oidc_router, tasks_router, files_router, notifications_router,
+           definitions_router, forms_router]
 
 
 def create_app(settings: Settings | None = None, engine: WorkflowEngine | None = None) -> FastAPI:
@@ -56,6 +60,7 @@ def create_app(settings: Settings | None = None, engine: WorkflowEngine | None =
     app.state.org_tree = OrgTree(engine.db, engine.settings)
     app.state.positions = Positions(engine.db, engine.settings)
     app.state.notifications = Notifications(engine.db)
+    app.state.catalog = Catalog(engine.db, engine.settings)
     app.state.login_throttle = LoginThrottle(max_failures=settings.login_client_max_failures,
                                              window_seconds=settings.login_client_window_minutes * 60)
     errors.install(app)

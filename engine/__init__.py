@@ -7,6 +7,7 @@ from sqlalchemy import text
 from engine import audit
 from engine.audit import VerifyResult
 from engine.audit.search import EventView, search_events
+from engine.catalog import Catalog, FormDetail, FormSummary, ProblemView, ProcessSummary, VersionDetail, VersionView
 from engine.clock import now
 from engine.config import Settings, get_settings
 from engine.db import Database
@@ -81,6 +82,7 @@ def health(engine: WorkflowEngine) -> dict:
 
 __all__ = [
     "ACTION_NAMES", "ActionInput", "AttachmentView", "CommentView", "DiagramView", "FormView", "HistoryEntry",
+    "Catalog", "FormDetail", "FormSummary", "ProblemView", "ProcessSummary", "VersionDetail", "VersionView",
     "NodeRef", "NodeState", "NotificationPage", "NotificationView", "Notifications", "PayloadTooLarge", "TaskDetail",
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
     "DelegationView", "Delegations", "EngineError", "EventView", "FieldProblem", "Finding", "Forbidden",

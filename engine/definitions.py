@@ -277,7 +277,9 @@ def store_form(session: Session, source: FormSource, *, actor_id: int | None, ha
     return Deployed("form", source.key, version, True)
 
 
-def store_process(session: Session, source: ProcessSource, *, actor_id: int | None, hash_alg: str) -> Deployed:
+def store_process(session: Session, source: ProcessSource, *, actor_id: int | None, hash_alg: str,
+                  status: str = "published") -> Deployed:
+    """Write a new version (published, or a draft to publish later) unless the content is unchanged."""
     for form in source.local_forms:
         store_form(session, form, actor_id=actor_id, hash_alg=hash_alg)
     current = latest_process(session, source.key)
@@ -298,8 +300,11 @@ def store_process(session: Session, source: ProcessSource, *, actor_id: int | No
     session.add(ProcessDefinition(
         key=source.key, version=version, name=source.name, process_id=source.process_id,
         bpmn_xml=source.bpmn_xml, spec_json=source.spec_json, spec_hash=digest, settings=source.meta,
-        form_refs=form_refs, nodes=source.nodes, status="published", published_by=actor_id, published_at=now()))
-    audit.append(session, action="definition.publish", actor_id=actor_id,
+        form_refs=form_refs, nodes=source.nodes, status=status,
+        published_by=actor_id if status == "published" else None,
+        published_at=now() if status == "published" else None))
+    audit.append(session, action="definition.publish" if status == "published" else "definition.upload",
+                 actor_id=actor_id,
                  payload={"key": source.key, "version": version, "hash": digest, "forms": form_refs},
                  hash_alg=hash_alg)
     return Deployed("process", source.key, version, True)

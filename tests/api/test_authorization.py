@@ -51,6 +51,10 @@ FAMILIES = {
     "tasks.inbox": ("GET", "/api/tasks", None, set(HOLDERS)),
     "tasks.team": ("GET", "/api/tasks?scope=team", None, {"org_admin"}),
     "notifications": ("GET", "/api/notifications", None, set(HOLDERS)),
+    "definitions.list": ("GET", "/api/process-definitions", None, {"designer", "org_admin", "staff"}),
+    "definitions.versions": ("GET", "/api/process-definitions/approval_chain/versions", None, {"designer"}),
+    "forms.list": ("GET", "/api/forms", None, {"designer", "org_admin", "staff"}),
+    "forms.save": ("PUT", "/api/forms/matrix_form", {"schema": {"type": "object"}}, {"designer"}),
 }
 
 
