@@ -28,12 +28,20 @@ from engine import audit
 from engine.clock import as_utc, local, now
 from engine.config import Settings
 from engine.db import Database
-from engine.errors import AccountLocked, FieldProblem, InvalidInput, NotFound, TooManyRequests, Unauthenticated
+from engine.errors import (
+    AccountLocked,
+    FieldProblem,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+)
 from engine.identity.passwords import hash_password, hasher, verify_password
 from engine.identity.policy import SecurityPolicy, load_policy
 from engine.identity.principal import ClientInfo, Principal, load_principal
 from engine.identity.throttle import LoginThrottle
 from engine.models import AuthSession, User
+from engine.sql import Sql
 
 BAD_CREDENTIALS = "用户名或口令错误"
 # Writing last_seen_at on every request would turn every read into a write; a minute is
@@ -144,9 +152,23 @@ def _local(ts: datetime) -> str:
     return local(as_utc(ts)).strftime("%Y-%m-%d %H:%M")
 
 
+@dataclass
+class _SessionRow:
+    id: str
+    user_id: int
+    revoked_at: datetime | None
+    expires_at: datetime
+    last_seen_at: datetime
+    method: str
+
+
 def _live_session(s: Session, sid: str, policy: SecurityPolicy, *, lock: bool = False) -> AuthSession:
     q = select(AuthSession).where(AuthSession.id == sid)
-    row = s.scalar(q.with_for_update() if lock else q)
+    return _check_live(s.scalar(q.with_for_update() if lock else q), policy)
+
+
+def _check_live(row, policy: SecurityPolicy):
+    """The session row if it may still be used; Unauthenticated saying why not."""
     at = now()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("会话已结束，请重新登录")
@@ -167,11 +189,14 @@ def authenticate(db: Database, settings: Settings, token: str, client: ClientInf
         raise Unauthenticated("访问令牌无效") from None
     if claims.get("typ") != "access":
         raise Unauthenticated("访问令牌无效")
-    with db.read() as s:
-        policy = load_policy(s, settings)
-        row = _live_session(s, claims["sid"], policy)
+    with db.transaction(write=False) as sql:  # raw statements: this runs on every request
+        policy = load_policy(sql, settings)
+        found = sql.row("SELECT id, user_id, revoked_at, expires_at, last_seen_at, method FROM auth_sessions "
+                        "WHERE id = ?", (claims["sid"],))
+        row = _check_live(found and _SessionRow(found[0], found[1], found[2], Sql.from_ts(found[3]),
+                                                 Sql.from_ts(found[4]), found[5]), policy)
         try:
-            principal = load_principal(s, row.user_id, session_id=row.id, client=client)
+            principal = load_principal(sql, row.user_id, session_id=row.id, client=client)
         except NotFound:
             raise Unauthenticated("账号已停用") from None
         principal.must_change_password = _must_change(principal.must_change_password, row.method)

@@ -14,6 +14,7 @@ from engine.config import Settings
 from engine.errors import FieldProblem, InvalidInput
 from engine.identity.protect import DEFAULT_MASKS
 from engine.models import SystemSetting
+from engine.sql import Sql
 
 POLICY_KEY = "security_policy"
 
@@ -66,9 +67,14 @@ class SecurityPolicy(BaseModel):
             raise InvalidInput("新口令不符合安全策略", errors=[FieldProblem("new_password", p) for p in problems])
 
 
-def load_policy(s: Session, settings: Settings) -> SecurityPolicy:
-    row = s.get(SystemSetting, POLICY_KEY)
+def load_policy(s: Session | Sql, settings: Settings) -> SecurityPolicy:
+    if isinstance(s, Sql):  # the per-request path (engine/identity/auth.py authenticate)
+        row = s.row("SELECT value FROM system_settings WHERE key = ?", (POLICY_KEY,))
+        value = Sql.from_json(row[0]) if row else None
+    else:
+        found = s.get(SystemSetting, POLICY_KEY)
+        value = found.value if found else None
     base = SecurityPolicy.defaults(settings)
-    if row is None:
+    if value is None:
         return base
-    return SecurityPolicy(**{**base.model_dump(), **row.value})
+    return SecurityPolicy(**{**base.model_dump(), **value})
