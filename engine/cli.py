@@ -440,17 +440,79 @@ def account_rekey(as_json: JsonOpt = False) -> None:
 @app.command()
 def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port")] = 8000,
+          workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="工作进程数")] = 1,
+          reuse_port: Annotated[bool, typer.Option("--reuse-port", hidden=True)] = False,
           as_json: JsonOpt = False) -> None:
     """启动 API（/api/health）与管理界面。"""
+    if workers > 1:
+        _serve_workers(host, port, workers, as_json)
+        return
     import uvicorn
 
     from api.main import create_app
 
+    if not reuse_port:
+        if as_json:
+            sys.stdout.write(json.dumps({"url": f"http://{host}:{port}"}) + "\n")
+        else:
+            out.print(f"djflow 运行于 http://{host}:{port}  （Ctrl+C 退出）")
+        uvicorn.run(create_app(), host=host, port=port, log_level="info")
+        return
+    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
+    server.run(sockets=[_listening_socket(host, port)])
+
+
+def _listening_socket(host: str, port: int):
+    """A TCP listening socket shared with the other workers through SO_REUSEPORT (the kernel spreads
+    connections over them). Created with proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on every
+    connection: uvicorn's own --workers socket has proto 0, asyncio then leaves Nagle on, and each
+    response waits for the client's delayed ACK (measured: 44 ms for /api/health instead of 2 ms)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _serve_workers(host: str, port: int, workers: int, as_json: bool) -> None:
+    """Run `workers` single-process servers on one port; stop them all on Ctrl+C or SIGTERM."""
+    import signal
+    import subprocess
+
+    cmd = [sys.executable, "-m", "engine.cli", "serve", "--host", host, "--port", str(port), "--reuse-port"]
+    procs = [subprocess.Popen(cmd) for _ in range(workers)]
     if as_json:
-        sys.stdout.write(json.dumps({"url": f"http://{host}:{port}"}) + "\n")
+        sys.stdout.write(json.dumps({"url": f"http://{host}:{port}", "workers": workers}) + "\n")
     else:
-        out.print(f"djflow 运行于 http://{host}:{port}  （Ctrl+C 退出）")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+        out.print(f"djflow 运行于 http://{host}:{port}，{workers} 个工作进程（Ctrl+C 退出）")
+    sys.stdout.flush()
+
+    def stop(*_):
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(p.poll() is None for p in procs):
+            try:
+                procs[0].wait(1)
+            except subprocess.TimeoutExpired:
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for p in procs:
+            p.wait(30)
+    failed = [p.returncode for p in procs if p.returncode not in (0, -signal.SIGTERM)]
+    if failed:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover
