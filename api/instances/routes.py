@@ -24,7 +24,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 def start(body: InstanceStart, engine: EngineDep, principal: allowed("process.start"),
           idempotency_key: IdempotencyKey = None) -> ActResult:
     return engine.start(key=body.key, username=principal.username, data=body.data, title=body.title,
-                        business_key=body.business_key, idempotency_key=idempotency_key)
+                        business_key=body.business_key, idempotency_key=idempotency_key, client=principal.client)
 
 
 @router.get("", operation_id="process_instances_list", response_model=InstancePage)
@@ -61,7 +61,7 @@ def diagram(instance_id: Id, engine: EngineDep, principal: CurrentUser) -> Diagr
 @router.post("/{instance_id:int}/withdraw", operation_id="process_instances_withdraw", response_model=ActResult)
 def withdraw(instance_id: Id, body: Withdraw, engine: EngineDep, principal: allowed("process.start")) -> ActResult:
     return engine.withdraw(instance_id=instance_id, username=principal.username, comment=body.comment,
-                           terminate=body.terminate)
+                           terminate=body.terminate, client=principal.client)
 
 
 @router.post("/{instance_id:int}/cancel", operation_id="process_instances_cancel", response_model=ActResult)

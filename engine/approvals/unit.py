@@ -68,6 +68,8 @@ class Unit:
     _resolver: RuleResolver | None = None
     # ids of slots that were waiting when the unit of work began (to tell whose turn came)
     waiting_before: set[int] = field(default_factory=set)
+    # where the request came from (client address, request id), added to every audit event
+    client: dict = field(default_factory=dict)
     # set when an Idempotency-Key replays an earlier result: nothing is written
     replayed: object | None = None
 

@@ -30,7 +30,7 @@ from engine.clock import SHANGHAI, as_utc, now
 from engine.config import Settings, get_settings
 from engine.db import Database
 from engine.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
-from engine.identity.principal import Principal
+from engine.identity.principal import ClientInfo, Principal
 from engine.runtime import attachments
 from engine.runtime.attachments import AttachmentView
 from engine.runtime.definitions import DefinitionCache
@@ -69,7 +69,8 @@ class WorkflowEngine:
 
     # -- commands -------------------------------------------------------------------------
     def start(self, *, key: str, username: str, data: dict | None = None, title: str | None = None,
-              business_key: str | None = None, idempotency_key: str | None = None) -> ActResult:
+              business_key: str | None = None, idempotency_key: str | None = None,
+              client: ClientInfo | None = None) -> ActResult:
         """Start the newest published version of `key` as `username`; with `data`, also submit
         the initiator's own first task (发起申请) in the same unit of work."""
         if title is not None and not 0 < len(title) <= MAX_TITLE:
@@ -92,6 +93,7 @@ class WorkflowEngine:
             inst = InstanceRow(None, d.id, d.key, d.version, title or f"{user.display_name}的{d.name}", "running",
                                "", STATE_VERSION, 1, user)
             unit = Unit(sql, inst, d, workflow, [])
+            unit.client = (client or ClientInfo()).audit()
             unit.run()
             unit.settle()
             if data is not None:
@@ -117,7 +119,7 @@ class WorkflowEngine:
 
     def act(self, *, task_id: int, action: str, username: str, data: dict | None = None,
             comment: str | None = None, inp: ActionInput | None = None,
-            idempotency_key: str | None = None) -> ActResult:
+            idempotency_key: str | None = None, client: ClientInfo | None = None) -> ActResult:
         """Act on one task as `username`. Exactly one of two concurrent actions on an instance wins.
         With an `idempotency_key`, a retry of the same request returns the first result."""
         if action not in A.HANDLERS:
@@ -129,7 +131,7 @@ class WorkflowEngine:
             inp.comment = comment
         request = _digest({"task": task_id, "action": action, **inp.digest()})
         need = "process.start" if action == "urge" else "task.act"
-        with self._unit(task_id=task_id, username=username, need=need) as (unit, user, row):
+        with self._unit(task_id=task_id, username=username, need=need, client=client) as (unit, user, row):
             replay = _replayed(unit.sql, user, idempotency_key, request)
             if replay is not None:
                 unit.replayed = replay
@@ -144,10 +146,11 @@ class WorkflowEngine:
             return result
 
     def withdraw(self, *, instance_id: int, username: str, comment: str | None = None,
-                 terminate: bool = False) -> ActResult:
+                 terminate: bool = False, client: ClientInfo | None = None) -> ActResult:
         """撤回 by the initiator while no approver has decided since the last submission: back to
         the initiator's task (发起申请) to edit and resubmit, or, with `terminate`, ended as withdrawn."""
-        with self._unit(instance_id=instance_id, username=username, need="process.start") as (unit, user, _):
+        with self._unit(instance_id=instance_id, username=username, need="process.start",
+                        client=client) as (unit, user, _):
             if unit.inst.initiator.id != user.id:
                 raise Forbidden("只有发起人可以撤回申请")
             if unit.inst.status != "running":
@@ -186,7 +189,8 @@ class WorkflowEngine:
             raise InvalidInput(f"原因最多 {MAX_COMMENT_BODY} 字", errors=[FieldProblem("reason", "过长")])
         principal.require("instance.admin")
         self._check_visible(principal, instance_id, perm="instance.admin")
-        with self._unit(instance_id=instance_id, username=principal.username, need="instance.admin") as (unit, user, _):
+        with self._unit(instance_id=instance_id, username=principal.username, need="instance.admin",
+                        client=principal.client) as (unit, user, _):
             if unit.inst.status != "running":
                 raise Conflict(f"流程实例 {instance_id} 已结束（{unit.inst.status}）")
             before = {r.id for r in unit.rows}
@@ -208,7 +212,8 @@ class WorkflowEngine:
             cid = sql.row("INSERT INTO comments (instance_id, author_id, body, created_at) VALUES (?, ?, ?, ?) "
                           "RETURNING id", (instance_id, principal.user_id, text, sql.ts(at)))[0]
             append_events(sql, [NewEvent("instance.comment", principal.user_id, None, instance_id, None,
-                                         {"comment_id": cid, "body": text})], hash_alg=self.settings.audit_hash)
+                                         {"comment_id": cid, "body": text, **principal.client.audit()})],
+                          hash_alg=self.settings.audit_hash)
             name = sql.row("SELECT display_name FROM users WHERE id = ?", (principal.user_id,))[0]
         return CommentView(cid, instance_id, principal.username, name, text, at.isoformat())
 
@@ -233,7 +238,8 @@ class WorkflowEngine:
                                      user_id=principal.user_id, at=at)
             row = sql.row("SELECT sha256 FROM attachments WHERE id = ?", (aid,))
             append_events(sql, [NewEvent("instance.attach", principal.user_id, None, instance_id, None, {
-                "attachment_id": aid, "filename": filename, "sha256": row[0], "size": len(content)})],
+                "attachment_id": aid, "filename": filename, "sha256": row[0], "size": len(content),
+                **principal.client.audit()})],
                 hash_alg=self.settings.audit_hash)
         return self.attachment(principal=principal, attachment_id=aid)[0]
 
@@ -454,12 +460,14 @@ class WorkflowEngine:
 
     # -- internals ------------------------------------------------------------------------
     @contextmanager
-    def _unit(self, *, username: str, need: str, task_id: int | None = None, instance_id: int | None = None):
+    def _unit(self, *, username: str, need: str, task_id: int | None = None, instance_id: int | None = None,
+              client: ClientInfo | None = None):
         """Lock the instance (found by task or id), yield (unit, user, row), save it all on exit."""
         with self.db.transaction() as sql:
             user = load_user(sql, username, need=need)
             unit, row = self._load(sql, task_id=task_id, instance_id=instance_id, lock=True)
             unit.knows(user)
+            unit.client = (client or ClientInfo()).audit()
             yield unit, user, row
             if unit.replayed is not None:
                 return
@@ -515,6 +523,8 @@ class WorkflowEngine:
                 unit.inst.events.append(NewEvent("node.decided", None, None, None, None, {"decided": unit.decided}))
         for e in unit.inst.events:
             e.instance_id = unit.inst.id
+            if unit.client:
+                e.payload = {**(e.payload or {}), **unit.client}
         if unit.inst.events and unit.inst.events[0].action.startswith("task."):
             unit.inst.events[0].payload["instance_status"] = unit.inst.status
         if unit.notices:

@@ -601,3 +601,14 @@ def test_instance_list_filters(flow: Flow):
     assert ids(started_from="2000-01-01T00:00:00") == [b, a]
     assert ids(started_to="2000-01-01T00:00:00") == []
     assert flow.c.get("/api/process-instances", headers=h, params={"status": "nonsense"}).status_code == 422
+
+
+def test_each_action_is_audited_with_who_for_whom_why_and_the_request(flow: Flow):
+    iid = flow.start("p_two")["instance_id"]
+    t = flow.task("kezhang", "first")
+    flow.act("kezhang", t["id"], "reject", headers={"X-Request-ID": "req-approve-0001"}, comment="材料不全")
+    entry = [h for h in flow.c.get(f"/api/process-instances/{iid}/history", headers=flow.h("staff1")).json()
+             if h["action"] == "task.reject"][0]
+    assert (entry["actor"], entry["node_id"], entry["comment"]) == ("kezhang", "first", "材料不全")
+    assert entry["details"]["request_id"] == "req-approve-0001" and entry["details"]["client"]
+    assert entry["details"]["decided"][0]["outcome"] == "rejected"
