@@ -612,3 +612,27 @@ def test_each_action_is_audited_with_who_for_whom_why_and_the_request(flow: Flow
     assert (entry["actor"], entry["node_id"], entry["comment"]) == ("kezhang", "first", "材料不全")
     assert entry["details"]["request_id"] == "req-approve-0001" and entry["details"]["client"]
     assert entry["details"]["decided"][0]["outcome"] == "rejected"
+
+
+def test_attachments_are_content_addressed_limited_and_scanned(db_url, tmp_path):
+    files_dir = tmp_path / "files"
+    client = demo_client(db_url, attachments_dir=str(files_dir), attachment_max_bytes=1024,
+                         attachment_scan_command="grep -q -v EICAR {path}")
+    staff = login(client, "staff1")
+    iid = client.post("/api/process-instances", headers=staff,
+                      json={"key": "approval_chain", "data": {"title": "采购", "category": "采购", "amount": 10,
+                                                              "reason": "测试"}}).json()["instance_id"]
+
+    def put(name: str, content: bytes, kind: str = "text/plain"):
+        return client.post(f"/api/process-instances/{iid}/attachments", headers=staff,
+                           files={"file": (name, content, kind)})
+
+    a, b = put("a.txt", b"hello\n"), put("b.txt", b"hello\n")
+    assert a.status_code == b.status_code == 201
+    assert a.json()["sha256"] == b.json()["sha256"] and a.json()["id"] != b.json()["id"]
+    assert len([p for p in files_dir.rglob("*") if p.is_file()]) == 1  # stored once
+    assert put("big.txt", b"x" * 2048).status_code == 413
+    assert put("virus.txt", b"EICAR-TEST\n").status_code == 422  # the scan hook refused it
+    assert put("x.exe", b"MZ", "application/x-msdownload").status_code == 422
+    assert len(client.get(f"/api/process-instances/{iid}/attachments", headers=staff).json()) == 2
+    assert len([p for p in files_dir.rglob("*") if p.is_file()]) == 1  # nothing half-written
