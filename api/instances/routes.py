@@ -24,7 +24,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 def start(body: InstanceStart, engine: EngineDep, principal: allowed("process.start"),
           idempotency_key: IdempotencyKey = None) -> ActResult:
     return engine.start(key=body.key, username=principal.username, data=body.data, title=body.title,
-                        business_key=body.business_key, idempotency_key=idempotency_key, client=principal.client)
+                        business_key=body.business_key, idempotency_key=idempotency_key, principal=principal)
 
 
 @router.get("", operation_id="process_instances_list", response_model=InstancePage)

@@ -41,4 +41,4 @@ def act(task_id: Id, action: Action, body: ActionBody, engine: EngineDep, princi
     inp = ActionInput(comment=body.comment, data=body.data, to=body.to, users=body.users, position=body.position,
                       target=body.target, signature=body.signature)
     return engine.act(task_id=task_id, action=action, username=principal.username, inp=inp,
-                      idempotency_key=idempotency_key, client=principal.client)
+                      idempotency_key=idempotency_key, principal=principal)

@@ -30,6 +30,7 @@ from engine.clock import SHANGHAI, as_utc, now
 from engine.config import Settings, get_settings
 from engine.db import Database
 from engine.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
+from engine.identity.permissions import PERMISSIONS
 from engine.identity.principal import ClientInfo, Principal
 from engine.runtime import attachments
 from engine.runtime.attachments import AttachmentView
@@ -70,7 +71,7 @@ class WorkflowEngine:
     # -- commands -------------------------------------------------------------------------
     def start(self, *, key: str, username: str, data: dict | None = None, title: str | None = None,
               business_key: str | None = None, idempotency_key: str | None = None,
-              client: ClientInfo | None = None) -> ActResult:
+              client: ClientInfo | None = None, principal: Principal | None = None) -> ActResult:
         """Start the newest published version of `key` as `username`; with `data`, also submit
         the initiator's own first task (发起申请) in the same unit of work."""
         if title is not None and not 0 < len(title) <= MAX_TITLE:
@@ -80,7 +81,8 @@ class WorkflowEngine:
                                errors=[FieldProblem("business_key", f"1 到 {MAX_BUSINESS_KEY} 个字符")])
         request = _digest({"start": key, "data": data, "title": title, "business_key": business_key})
         with self.db.transaction() as sql:
-            user = load_user(sql, username, need="process.start")
+            user = _actor(sql, username, "process.start", principal)
+            client = client or (principal.client if principal else None)
             replay = _replayed(sql, user, idempotency_key, request)
             if replay is not None:
                 return replay
@@ -119,8 +121,9 @@ class WorkflowEngine:
 
     def act(self, *, task_id: int, action: str, username: str, data: dict | None = None,
             comment: str | None = None, inp: ActionInput | None = None,
-            idempotency_key: str | None = None, client: ClientInfo | None = None) -> ActResult:
-        """Act on one task as `username`. Exactly one of two concurrent actions on an instance wins.
+            idempotency_key: str | None = None, client: ClientInfo | None = None,
+            principal: Principal | None = None) -> ActResult:
+        """Act on one task as `username` (with `principal`, the caller already signed in as them). Exactly one of two concurrent actions on an instance wins.
         With an `idempotency_key`, a retry of the same request returns the first result."""
         if action not in A.HANDLERS:
             raise InvalidInput(f"未知的操作 {action}；可用：{'、'.join(ACTION_NAMES[a] + '(' + a + ')' for a in A.HANDLERS)}")
@@ -131,7 +134,8 @@ class WorkflowEngine:
             inp.comment = comment
         request = _digest({"task": task_id, "action": action, **inp.digest()})
         need = "process.start" if action == "urge" else "task.act"
-        with self._unit(task_id=task_id, username=username, need=need, client=client) as (unit, user, row):
+        with self._unit(task_id=task_id, username=username, need=need, client=client,
+                        principal=principal) as (unit, user, row):
             replay = _replayed(unit.sql, user, idempotency_key, request)
             if replay is not None:
                 unit.replayed = replay
@@ -461,10 +465,11 @@ class WorkflowEngine:
     # -- internals ------------------------------------------------------------------------
     @contextmanager
     def _unit(self, *, username: str, need: str, task_id: int | None = None, instance_id: int | None = None,
-              client: ClientInfo | None = None):
+              client: ClientInfo | None = None, principal: Principal | None = None):
         """Lock the instance (found by task or id), yield (unit, user, row), save it all on exit."""
         with self.db.transaction() as sql:
-            user = load_user(sql, username, need=need)
+            user = _actor(sql, username, need, principal)
+            client = client or (principal.client if principal else None)
             unit, row = self._load(sql, task_id=task_id, instance_id=instance_id, lock=True)
             unit.knows(user)
             unit.client = (client or ClientInfo()).audit()
@@ -560,6 +565,17 @@ class WorkflowEngine:
                 found = s.row(*q)
         if found is None:
             raise NotFound(missing or f"流程实例 {instance_id} 不存在或您无权查看")
+
+
+def _actor(sql: Sql, username: str, need: str, principal: Principal | None) -> User:
+    """The acting user. A request's principal (loaded and checked for this request) saves the two
+    lookups `load_user` makes; the CLI and other callers name the user."""
+    if principal is None or principal.username != username:
+        return load_user(sql, username, need=need)
+    if not principal.has(need):
+        raise Forbidden(f"{principal.display_name} 没有权限：{PERMISSIONS[need]}")
+    return User(principal.user_id, principal.username, principal.display_name, principal.department_id,
+                principal.branch_id)
 
 
 def _digest(value: dict) -> str:
