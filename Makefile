@@ -38,6 +38,7 @@ test: install-test
 bench: install-test
 	$(BIN)/python bench/engine.py --out bench/report.md
 	$(BIN)/python bench/org.py --out bench/report-org.md
+	$(BIN)/python bench/api.py --out bench/report-api.md
 
 clean:
 	rm -rf var .pytest_cache
