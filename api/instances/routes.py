@@ -4,12 +4,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from api.deps import CurrentUser, EngineDep, allowed
 from api.instances.schemas import Cancel, CommentCreate, InstanceStart, Withdraw
-from api.pages import Id, Page
+from api.pages import Id, Page, fast_json
 from engine import ActResult, AttachmentView, CommentView, DiagramView, HistoryEntry, InstanceView, PayloadTooLarge
 
 router = APIRouter(prefix="/process-instances", tags=["process-instances"])
@@ -22,9 +22,10 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 @router.post("", operation_id="process_instances_start", response_model=ActResult, status_code=201)
 def start(body: InstanceStart, engine: EngineDep, principal: allowed("process.start"),
-          idempotency_key: IdempotencyKey = None) -> ActResult:
-    return engine.start(key=body.key, username=principal.username, data=body.data, title=body.title,
-                        business_key=body.business_key, idempotency_key=idempotency_key, principal=principal)
+          idempotency_key: IdempotencyKey = None) -> Response:
+    return fast_json(engine.start(key=body.key, username=principal.username, data=body.data, title=body.title,
+                                  business_key=body.business_key, idempotency_key=idempotency_key,
+                                  principal=principal), status_code=201)
 
 
 @router.get("", operation_id="process_instances_list", response_model=InstancePage)

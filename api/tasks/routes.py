@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from api.deps import CurrentUser, EngineDep, allowed
-from api.pages import Id, Page
+from api.pages import Id, Page, fast_json
 from api.tasks.schemas import ActionBody
 from engine import ACTION_NAMES, ActionInput, ActResult, TaskDetail, TaskView
 
@@ -21,15 +21,15 @@ assert set(Action.__args__) == set(ACTION_NAMES)
 def inbox(engine: EngineDep, principal: CurrentUser,
           scope: Literal["mine", "team", "cc", "done"] = "mine", status: Literal["open", "done"] = "open",
           key: str | None = None, overdue: bool = False, page: Annotated[int, Query(ge=1)] = 1,
-          size: Annotated[int, Query(ge=1, le=200)] = 20) -> TaskPage:
+          size: Annotated[int, Query(ge=1, le=200)] = 20) -> Response:
     items, total = engine.inbox(principal=principal, scope=scope, status=status, key=key, overdue=overdue,
                                 page=page, size=size)
-    return TaskPage(items=items, total=total, page=page, size=size)
+    return fast_json({"items": items, "total": total, "page": page, "size": size})
 
 
 @router.get("/{task_id:int}", operation_id="tasks_get", response_model=TaskDetail)
-def detail(task_id: Id, engine: EngineDep, principal: CurrentUser) -> TaskDetail:
-    return engine.task_detail(principal=principal, task_id=task_id)
+def detail(task_id: Id, engine: EngineDep, principal: CurrentUser) -> Response:
+    return fast_json(engine.task_detail(principal=principal, task_id=task_id))
 
 
 @router.post("/{task_id:int}/actions/{action}", operation_id="tasks_act", response_model=ActResult,
@@ -37,8 +37,8 @@ def detail(task_id: Id, engine: EngineDep, principal: CurrentUser) -> TaskDetail
                          "transfer 转办（to）、delegate 委派（to）、resolve 委派办理完成、add_sign 加签（users, position）、"
                          "remove_sign 减签、cc 抄送（users）、urge 催办、claim 认领。带 Idempotency-Key 的重试只执行一次。")
 def act(task_id: Id, action: Action, body: ActionBody, engine: EngineDep, principal: allowed("task.act"),
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None) -> ActResult:
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None) -> Response:
     inp = ActionInput(comment=body.comment, data=body.data, to=body.to, users=body.users, position=body.position,
                       target=body.target, signature=body.signature)
-    return engine.act(task_id=task_id, action=action, username=principal.username, inp=inp,
-                      idempotency_key=idempotency_key, principal=principal)
+    return fast_json(engine.act(task_id=task_id, action=action, username=principal.username, inp=inp,
+                                idempotency_key=idempotency_key, principal=principal))
