@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from engine import (
+    Catalog,
     ClientInfo,
     Database,
     Forbidden,
@@ -103,12 +104,17 @@ def get_roles(request: Request) -> Roles:
     return request.app.state.roles
 
 
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
 EngineDep = Annotated[WorkflowEngine, Depends(get_engine)]
 DatabaseDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[ClientInfo, Depends(client_info)]
 PeopleDep = Annotated[People, Depends(get_people)]
 RolesDep = Annotated[Roles, Depends(get_roles)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 CurrentUser = Annotated[Principal, Depends(Authorized())]
 
 

@@ -10,8 +10,8 @@ from api.auth.oidc_routes import router as oidc_router
 from api.auth.routes import router as auth_router
 from api.definitions.routes import router as definitions_router
 from api.delegations.routes import router as delegations_router
-from api.forms.routes import router as forms_router
 from api.deps import request_id
+from api.forms.routes import router as forms_router
 from api.health.routes import router as health_router
 from api.instances.routes import files_router
 from api.instances.routes import router as instances_router

@@ -1,10 +1,14 @@
 """The process and form catalogue behind /api/process-definitions and /api/forms.
 
-An upload goes through exactly the checks of `djflow validate` and `djflow deploy` (the file is
-written to a private temporary folder and loaded by engine/definitions.py: safe XML parser, XSD,
-djflow lint, spec build), then becomes a *draft* version. Publishing makes a draft the version new
-instances start on; earlier published versions stay, for the instances pinned to them; retiring
-one stops new starts on it. Every change is an audit event.
+An upload goes through exactly the checks of `djflow validate` and `djflow deploy`: the file is
+written to a private temporary folder and loaded by engine/definitions.py (safe XML parser — no
+DTD, no entities —, BPMN XSD, djflow lint, spec build), then becomes a *draft* version. Publishing
+makes a draft the version new instances start on (the runtime starts the newest published
+version); earlier published versions stay published for the instances pinned to them. Retiring a
+version stops new starts on it while running instances continue. Every change is an audit event.
+
+Who sees what: holders of `process.start` see published processes and versions; `process.design`
+also sees drafts and retired versions, and is the only permission that writes.
 """
 from __future__ import annotations
 
@@ -14,14 +18,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from engine import audit
-from engine.clock import now
+from engine.clock import as_utc, now
 from engine.config import Settings
 from engine.db import Database
 from engine.definitions import (
     PROCESS_META,
+    ProcessSource,
     latest_form,
     load_process,
     store_form,
@@ -35,33 +43,48 @@ from engine.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from engine.forms.store import load_form_files
+from engine.forms.store import FormSource, canonical_json
 from engine.identity.principal import Principal
 from engine.models import FormDefinition, ProcessDefinition, User
 
 KEY = re.compile(r"[a-z][a-z0-9_]{1,99}")
+KEY_HELP = "应为小写字母开头，由小写字母、数字、下划线组成，2 到 100 个字符"
+STATUS_NAMES = {"draft": "草稿", "published": "已发布", "retired": "已停用"}
+MAX_TITLE = 200
+MAX_DEPTH = 64  # nesting of a form schema; validation recurses through it
+_META_VALIDATOR = Draft202012Validator(Draft202012Validator.META_SCHEMA,
+                                       format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 @dataclass
 class ProblemView:
+    """One problem in an uploaded definition. `field` is the upload part it is in (`bpmn` or
+    `process_json`), `file` the name it was uploaded as; `line` and `code` as `djflow validate`."""
+
+    field: str
     file: str
     line: int
     code: str
     message: str
 
     def as_dict(self) -> dict:
-        return {"file": self.file, "line": self.line, "code": self.code, "message": self.message}
+        """As an entry of a problem+json `errors` list: `reason` like every field problem, plus
+        the line, code and message of `djflow validate --json`."""
+        return {"field": self.field, "reason": self.message, "file": self.file, "line": self.line,
+                "code": self.code, "message": self.message}
 
 
 @dataclass
 class ProcessSummary:
+    """One process key in the catalogue."""
+
     key: str
     name: str
     category: str | None
     description: str | None
-    published_version: int | None
+    published_version: int | None  # the newest published version: what a new instance starts on
     published_at: str | None
-    draft_version: int | None
+    draft_version: int | None  # the newest draft (designers only)
 
 
 @dataclass
@@ -69,19 +92,19 @@ class VersionView:
     key: str
     version: int
     name: str
-    status: str
+    status: str  # draft | published | retired
     spec_hash: str
-    published_by: str | None
+    published_by: str | None  # username
     published_at: str | None
-    created_at: str
+    created_at: str | None
 
 
 @dataclass
 class VersionDetail(VersionView):
     bpmn_xml: str = ""
-    settings: dict | None = None
-    nodes: dict | None = None
-    form_refs: dict | None = None
+    settings: dict | None = None  # process.json
+    nodes: dict | None = None  # user-task node id -> {name, form_key, rule, lane, initiator, properties}
+    form_refs: dict | None = None  # form key -> the form version this process version uses
 
 
 @dataclass
@@ -90,7 +113,7 @@ class FormSummary:
     title: str
     version: int
     hash: str
-    created_at: str
+    created_at: str | None
 
 
 @dataclass
@@ -99,198 +122,298 @@ class FormDetail(FormSummary):
     ui_schema: dict | None = None
 
 
-def _iso(v) -> str | None:
-    return v.isoformat() if v else None
+def _iso(value) -> str | None:
+    return as_utc(value).isoformat() if value else None
 
 
 class Catalog:
+    """Process definitions (upload → draft → published → retired) and forms (versioned)."""
+
     def __init__(self, db: Database, settings: Settings):
         self.db = db
         self.settings = settings
 
-    # -- processes ------------------------------------------------------------------------
+    # -- reading processes ----------------------------------------------------------------
     def list_processes(self, principal: Principal) -> list[ProcessSummary]:
-        """One entry per process key; drafts are shown to designers only."""
-        designer = principal.has("process.design")
-        if not designer:
-            principal.require("process.start")
+        """One entry per process key: the newest published version, and for designers the
+        newest draft (designers also see keys with no published version)."""
+        designer = self._reader(principal)
         with self.db.read() as s:
-            rows = s.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version)).all()
+            rows = s.execute(select(ProcessDefinition.key, ProcessDefinition.version, ProcessDefinition.name,
+                                    ProcessDefinition.status, ProcessDefinition.settings,
+                                    ProcessDefinition.published_at)
+                             .order_by(ProcessDefinition.key, ProcessDefinition.version)).all()
         out: dict[str, ProcessSummary] = {}
-        for r in rows:
-            meta = r.settings or {}
-            entry = out.setdefault(r.key, ProcessSummary(r.key, r.name, meta.get("category"), meta.get("description"),
-                                                         None, None, None))
-            if r.status == "published":
-                entry.published_version, entry.published_at = r.version, _iso(r.published_at)
-                entry.name, entry.category, entry.description = r.name, meta.get("category"), meta.get("description")
-            elif r.status == "draft" and designer:
-                entry.draft_version = r.version
-        return [e for e in out.values() if e.published_version is not None or (designer and e.draft_version)]
+        for key, version, name, status, meta, published_at in rows:
+            if not designer and status != "published":
+                continue
+            meta = meta or {}
+            entry = out.setdefault(key, ProcessSummary(key, name, None, None, None, None, None))
+            if status == "draft":
+                entry.draft_version = version
+            if status == "published":
+                entry.published_version, entry.published_at = version, _iso(published_at)
+            if status == "published" or entry.published_version is None:
+                # name, category and description of the version new instances use (else the newest)
+                entry.name, entry.category, entry.description = name, meta.get("category"), meta.get("description")
+        return list(out.values())
 
     def versions(self, principal: Principal, key: str) -> list[VersionView]:
-        principal.require("process.design")
+        """Every version of `key` the principal may see, oldest first."""
+        designer = self._reader(principal)
         with self.db.read() as s:
-            rows = s.execute(select(ProcessDefinition, User.username).outerjoin(
-                User, User.id == ProcessDefinition.published_by).where(ProcessDefinition.key == key)
-                .order_by(ProcessDefinition.version)).all()
+            q = (select(ProcessDefinition, User.username).outerjoin(User, User.id == ProcessDefinition.published_by)
+                 .where(ProcessDefinition.key == key).order_by(ProcessDefinition.version))
+            if not designer:
+                q = q.where(ProcessDefinition.status == "published")
+            rows = s.execute(q).all()
         if not rows:
             raise NotFound(f"流程 {key} 不存在")
-        return [self._version(r, who) for r, who in rows]
+        return [_version_view(r, who) for r, who in rows]
 
     def version(self, principal: Principal, key: str, version: int) -> VersionDetail:
-        principal.require("process.design")
+        """One version with its BPMN, process.json settings, node configuration and form versions."""
+        designer = self._reader(principal)
         with self.db.read() as s:
-            found = s.execute(select(ProcessDefinition, User.username).outerjoin(
-                User, User.id == ProcessDefinition.published_by)
-                .where(ProcessDefinition.key == key, ProcessDefinition.version == version)).first()
-        if found is None:
-            raise NotFound(f"流程 {key} v{version} 不存在")
+            found = s.execute(select(ProcessDefinition, User.username)
+                              .outerjoin(User, User.id == ProcessDefinition.published_by)
+                              .where(ProcessDefinition.key == key, ProcessDefinition.version == version)).first()
+        if found is None or (not designer and found[0].status != "published"):
+            raise NotFound(f"流程 {key} 版本 {version} 不存在")
         r, who = found
-        return VersionDetail(**vars(self._version(r, who)), bpmn_xml=r.bpmn_xml, settings=r.settings,
+        return VersionDetail(**vars(_version_view(r, who)), bpmn_xml=r.bpmn_xml, settings=r.settings,
                              nodes=r.nodes, form_refs=r.form_refs)
 
+    # -- writing processes ----------------------------------------------------------------
     def validate(self, principal: Principal, bpmn: bytes, filename: str,
                  process_json: bytes | None = None) -> list[ProblemView]:
         """Every problem `djflow validate` would report for this upload; nothing is written."""
         principal.require("process.design")
-        with self.db.read() as s:
-            _, problems = self._load(s, bpmn, filename, process_json)
+        _, problems = self._load(bpmn, filename, process_json)
         return problems
 
     def upload(self, principal: Principal, bpmn: bytes, filename: str,
                process_json: bytes | None = None) -> VersionView:
-        """A new draft version (or the newest version itself when the content is unchanged)."""
+        """A new draft version; when the content equals the newest version (or the published one),
+        that version is returned and nothing is written. DefinitionInvalid lists every problem."""
         principal.require("process.design")
-        with self.db.unit_of_work() as s:
-            source, problems = self._load(s, bpmn, filename, process_json)
-            if problems:
-                raise DefinitionInvalid(f"{len(problems)} 个问题，未保存", problems=problems)
-            newest = s.scalar(select(ProcessDefinition).where(ProcessDefinition.key == source.key)
-                              .order_by(ProcessDefinition.version.desc()).limit(1))
-            if newest is not None and newest.spec_hash == source.content_hash:
-                return self._version(newest, None)
-            deployed = store_process(s, source, actor_id=principal.user_id, hash_alg=self.settings.audit_hash,
-                                     status="draft")
-            s.flush()
-            row = s.scalar(select(ProcessDefinition).where(ProcessDefinition.key == deployed.key,
-                                                           ProcessDefinition.version == deployed.version))
-            return self._version(row, None)
+        source, problems = self._load(bpmn, filename, process_json)
+        if problems:
+            raise DefinitionInvalid(f"流程定义有 {len(problems)} 个问题，未保存", problems=problems)
+        assert source is not None
+        try:
+            with self.db.unit_of_work() as s:
+                newest = s.scalar(select(ProcessDefinition).where(ProcessDefinition.key == source.key)
+                                  .order_by(ProcessDefinition.version.desc()).limit(1))
+                if newest is None or newest.spec_hash != source.content_hash:
+                    deployed = store_process(s, source, actor_id=principal.user_id, status="draft",
+                                             hash_alg=self.settings.audit_hash, context=principal.audit_payload())
+                    s.flush()
+                    newest = self._row(s, source.key, deployed.version)
+                return _version_view(newest, _username(s, newest.published_by))
+        except IntegrityError:  # another upload of the same key took the version number first
+            raise Conflict(f"流程 {source.key} 正在被同时上传，请重试") from None
 
-    def publish(self, principal: Principal, key: str, version: int) -> VersionView:
-        return self._move(principal, key, version, "draft", "published", "definition.publish", "发布")
+    def publish(self, principal: Principal, key: str, version: int | None = None) -> VersionView:
+        """Make a draft (or a retired version; None: the newest draft) the one new instances start
+        on. Earlier published versions stay published for the instances pinned to them."""
+        return self._move(principal, key, version, to="published")
 
     def retire(self, principal: Principal, key: str, version: int) -> VersionView:
-        return self._move(principal, key, version, "published", "retired", "definition.retire", "停用")
+        """Stop new instances on a published version; running instances continue on it."""
+        return self._move(principal, key, version, to="retired")
 
-    # -- forms ---------------------------------------------------------------------------
+    # -- forms ----------------------------------------------------------------------------
     def list_forms(self, principal: Principal) -> list[FormSummary]:
-        self._form_reader(principal)
+        """The newest version of every form."""
+        self._reader(principal)
         with self.db.read() as s:
-            newest = select(FormDefinition.key, func.max(FormDefinition.version).label("v")).group_by(
-                FormDefinition.key).subquery()
+            newest = (select(FormDefinition.key, func.max(FormDefinition.version).label("v"))
+                      .group_by(FormDefinition.key).subquery())
             rows = s.scalars(select(FormDefinition).join(newest, (newest.c.key == FormDefinition.key)
                                                          & (newest.c.v == FormDefinition.version))
                              .order_by(FormDefinition.key)).all()
-        return [FormSummary(r.key, r.title, r.version, r.hash, _iso(r.created_at)) for r in rows]
+            return [_form_summary(r) for r in rows]
 
     def form(self, principal: Principal, key: str, version: int | None = None) -> FormDetail:
-        self._form_reader(principal)
+        """One form version (the newest when `version` is None) with its schema and uiSchema."""
+        self._reader(principal)
         with self.db.read() as s:
             q = select(FormDefinition).where(FormDefinition.key == key)
-            q = q.where(FormDefinition.version == version) if version else q.order_by(FormDefinition.version.desc())
+            q = (q.where(FormDefinition.version == version) if version is not None
+                 else q.order_by(FormDefinition.version.desc()))
             r = s.scalar(q.limit(1))
-        if r is None:
-            raise NotFound(f"表单 {key}{f' v{version}' if version else ''} 不存在")
-        return FormDetail(r.key, r.title, r.version, r.hash, _iso(r.created_at), schema=r.schema,
-                          ui_schema=r.ui_schema)
+            if r is None:
+                raise NotFound(f"表单 {key}{f' 版本 {version}' if version is not None else ''} 不存在")
+            return FormDetail(**vars(_form_summary(r)), schema=r.schema, ui_schema=r.ui_schema)
 
     def form_versions(self, principal: Principal, key: str) -> list[FormSummary]:
-        self._form_reader(principal)
+        self._reader(principal)
         with self.db.read() as s:
             rows = s.scalars(select(FormDefinition).where(FormDefinition.key == key)
                              .order_by(FormDefinition.version)).all()
-        if not rows:
-            raise NotFound(f"表单 {key} 不存在")
-        return [FormSummary(r.key, r.title, r.version, r.hash, _iso(r.created_at)) for r in rows]
+            if not rows:
+                raise NotFound(f"表单 {key} 不存在")
+            return [_form_summary(r) for r in rows]
 
-    def save_form(self, principal: Principal, key: str, schema: dict, ui_schema: dict | None = None) -> FormDetail:
-        """A new form version when the content changed; the same checks as `djflow deploy`."""
+    def save_form(self, principal: Principal, key: str, title: str | None, schema: dict,
+                  ui_schema: dict | None = None) -> FormDetail:
+        """A new form version when schema or uiSchema changed (the same content keeps the newest
+        version). The schema must be a valid Draft 2020-12 JSON Schema of type object."""
         principal.require("process.design")
-        if not KEY.fullmatch(key or ""):
-            raise InvalidInput("表单标识应为小写字母开头的字母、数字、下划线（2 到 100 个字符）",
-                               errors=[FieldProblem("key", "格式不正确")])
-        with tempfile.TemporaryDirectory(prefix="djflow-form-") as tmp:
-            schema_path, ui_path = Path(tmp) / "schema.json", Path(tmp) / "uischema.json"
-            schema_path.write_text(json.dumps(schema, ensure_ascii=False, indent=1), encoding="utf-8")
-            ui_path.write_text(json.dumps(ui_schema or {}, ensure_ascii=False, indent=1), encoding="utf-8")
-            source, problems = load_form_files(schema_path, ui_path, key=key, max_bytes=self.settings.form_max_bytes)
-        if problems:
-            raise InvalidInput("表单定义有误：" + "；".join(p.message for p in problems),
-                               errors=[FieldProblem("schema", p.message) for p in problems])
-        with self.db.unit_of_work() as s:
-            store_form(s, source, actor_id=principal.user_id, hash_alg=self.settings.audit_hash)
+        source = self._form_source(key, title, schema, ui_schema or {})
+        try:
+            with self.db.unit_of_work() as s:
+                store_form(s, source, actor_id=principal.user_id, hash_alg=self.settings.audit_hash,
+                           action="form.save", context=principal.audit_payload())
+        except IntegrityError:
+            raise Conflict(f"表单 {key} 正在被同时保存，请重试") from None
         return self.form(principal, key)
 
-    # -- internals -----------------------------------------------------------------------
-    def _form_reader(self, principal: Principal) -> None:
-        if not principal.has("process.design"):
-            principal.require("process.start")
+    # -- internals ------------------------------------------------------------------------
+    @staticmethod
+    def _reader(principal: Principal) -> bool:
+        """Catalogue readers hold process.start or process.design; True for designers."""
+        if principal.has("process.design"):
+            return True
+        principal.require("process.start")
+        return False
 
-    def _load(self, s, bpmn: bytes, filename: str, process_json: bytes | None):
-        """Write the upload to a private folder and load it as `djflow deploy` would."""
-        name = Path(filename or "process.bpmn").name
+    @staticmethod
+    def _row(s: Session, key: str, version: int, *, lock: bool = False) -> ProcessDefinition:
+        q = select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.version == version)
+        row = s.scalar(q.with_for_update() if lock else q)
+        if row is None:
+            raise NotFound(f"流程 {key} 版本 {version} 不存在")
+        return row
+
+    def _load(self, bpmn: bytes, filename: str, process_json: bytes | None
+              ) -> tuple[ProcessSource | None, list[ProblemView]]:
+        """Load an upload exactly as `djflow deploy` loads a process folder."""
+        name = Path((filename or "").replace("\\", "/")).name or "process.bpmn"
         if len(bpmn) > self.settings.bpmn_max_bytes:
-            raise PayloadTooLarge(f"BPMN 文件超过 {self.settings.bpmn_max_bytes // (1024 * 1024)} MB")
-        meta: dict = {}
+            raise PayloadTooLarge(f"BPMN 文件超过上限 {self.settings.bpmn_max_bytes // (1024 * 1024)} MB")
+        if process_json is not None and len(process_json) > self.settings.form_max_bytes:
+            raise PayloadTooLarge(f"process.json 超过上限 {self.settings.form_max_bytes // 1024} KB")
+        meta: object = {}
         if process_json is not None:
             try:
                 meta = json.loads(process_json.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise InvalidInput(f"process.json 不是合法的 JSON：{exc}",
+                raise InvalidInput(f"process.json 不是合法的 UTF-8 JSON：{exc}",
                                    errors=[FieldProblem("process_json", "不是合法的 JSON")]) from None
             if not isinstance(meta, dict):
-                raise InvalidInput("process.json 必须是 JSON 对象", errors=[FieldProblem("process_json", "须为对象")])
+                raise InvalidInput("process.json 必须是 JSON 对象",
+                                   errors=[FieldProblem("process_json", "必须是 JSON 对象")])
         key = str(meta.get("key") or Path(name).stem)
         if not KEY.fullmatch(key):
-            raise InvalidInput(f"流程标识 '{key}' 不合法：应为小写字母开头的字母、数字、下划线；"
-                               "可在 process.json 的 key 中指定", errors=[FieldProblem("key", "格式不正确")])
+            field = "process_json/key" if meta.get("key") else "file"
+            raise InvalidInput(f"流程标识 '{key}' 不合法：{KEY_HELP}（取自 process.json 的 key，否则取文件名）",
+                               errors=[FieldProblem(field, KEY_HELP)])
         with tempfile.TemporaryDirectory(prefix="djflow-upload-") as tmp:
             folder = Path(tmp) / key
             folder.mkdir()
             (folder / f"{key}.bpmn").write_bytes(bpmn)
             if process_json is not None:
                 (folder / PROCESS_META).write_bytes(process_json)
-            source, problems = load_process(folder, self.settings,
-                                            form_exists=lambda k: latest_form(s, k) is not None)
-            shown = [ProblemView(name if p.file.endswith(".bpmn") else PROCESS_META, p.line, p.code, p.message)
-                     for p in problems]
+            with self.db.read() as s:
+                source, problems = load_process(folder, self.settings,
+                                                form_exists=lambda k: latest_form(s, k) is not None)
+        shown = [ProblemView("process_json", PROCESS_META, p.line, p.code, p.message) if p.file.endswith(PROCESS_META)
+                 else ProblemView("bpmn", name, p.line, p.code, p.message) for p in problems]
         return source, shown
 
-    def _move(self, principal: Principal, key: str, version: int, frm: str, to: str, action: str,
-              verb: str) -> VersionView:
+    def _move(self, principal: Principal, key: str, version: int | None, *, to: str) -> VersionView:
+        """Change a version's status: draft|retired → published, published → retired."""
         principal.require("process.design")
+        allowed_from, action, verb = (({"draft", "retired"}, "definition.publish", "发布") if to == "published"
+                                      else ({"published"}, "definition.retire", "停用"))
         with self.db.unit_of_work() as s:
-            row = s.scalar(select(ProcessDefinition).where(ProcessDefinition.key == key,
-                                                           ProcessDefinition.version == version)
-                           .with_for_update())
-            if row is None:
-                raise NotFound(f"流程 {key} v{version} 不存在")
-            if row.status != frm:
-                raise Conflict(f"流程 {key} v{version} 当前为{_STATUS.get(row.status, row.status)}，不能{verb}")
-            row.status = to
+            if version is None:
+                version = s.scalar(select(func.max(ProcessDefinition.version))
+                                   .where(ProcessDefinition.key == key, ProcessDefinition.status == "draft"))
+                if version is None:
+                    if s.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == key).limit(1)) is None:
+                        raise NotFound(f"流程 {key} 不存在")
+                    raise Conflict(f"流程 {key} 没有待发布的草稿")
+            row = self._row(s, key, version, lock=True)
+            if row.status not in allowed_from:
+                raise Conflict(f"流程 {key} 版本 {version} 当前{STATUS_NAMES.get(row.status, row.status)}，不能{verb}")
             if to == "published":
+                missing = [f"{k} 版本 {v}" for k, v in sorted((row.form_refs or {}).items())
+                           if s.scalar(select(FormDefinition.id).where(FormDefinition.key == k,
+                                                                      FormDefinition.version == v)) is None]
+                if missing:
+                    raise Conflict(f"流程 {key} 版本 {version} 使用的表单不存在：{'、'.join(missing)}")
                 row.published_by, row.published_at = principal.user_id, now()
+            previous, row.status = row.status, to
             audit.append(s, action=action, actor_id=principal.user_id,
-                         payload={"key": key, "version": version, "hash": row.spec_hash}, hash_alg=self.settings.audit_hash)
-            s.flush()
-            return self._version(row, principal.username if to == "published" else None)
+                         payload=principal.audit_payload(key=key, version=version, hash=row.spec_hash,
+                                                         previous=previous),
+                         hash_alg=self.settings.audit_hash)
+            return _version_view(row, _username(s, row.published_by))
 
-    @staticmethod
-    def _version(r: ProcessDefinition, published_by: str | None) -> VersionView:
-        return VersionView(r.key, r.version, r.name, r.status, r.spec_hash, published_by, _iso(r.published_at),
-                           _iso(r.created_at))
+    def _form_source(self, key: str, title: str | None, schema: dict, ui_schema: dict) -> FormSource:
+        """The checks `djflow deploy` applies to a form folder, on an uploaded form."""
+        if not KEY.fullmatch(key or ""):
+            raise InvalidInput(f"表单标识 '{key}' 不合法：{KEY_HELP}", errors=[FieldProblem("key", KEY_HELP)])
+        if title is not None and len(title) > MAX_TITLE:
+            raise InvalidInput(f"表单标题最多 {MAX_TITLE} 个字符", errors=[FieldProblem("title", f"最多 {MAX_TITLE} 个字符")])
+        if not isinstance(schema, dict) or not isinstance(ui_schema, dict):
+            raise InvalidInput("表单 schema 和 uiSchema 都必须是 JSON 对象",
+                               errors=[FieldProblem("schema", "必须是 JSON 对象")])
+        size = len(canonical_json({"schema": schema, "ui_schema": ui_schema}))
+        if size > self.settings.form_max_bytes:
+            raise PayloadTooLarge(f"表单定义 {size} 字节，超过上限 {self.settings.form_max_bytes} 字节")
+        if _depth(schema) > MAX_DEPTH or _depth(ui_schema) > MAX_DEPTH:
+            raise InvalidInput(f"表单定义嵌套超过 {MAX_DEPTH} 层", errors=[FieldProblem("schema", f"嵌套超过 {MAX_DEPTH} 层")])
+        problems = [FieldProblem("/".join(["schema", *map(str, e.absolute_path)]), e.message)
+                    for e in sorted(_META_VALIDATOR.iter_errors(schema), key=lambda e: list(map(str, e.absolute_path)))]
+        problems += _external_refs(schema, "schema")
+        if not problems and schema.get("type", "object") != "object":
+            problems.append(FieldProblem("schema/type", "表单 schema 的 type 必须是 object"))
+        if problems:
+            raise InvalidInput("不是有效的 JSON Schema（Draft 2020-12）：" + "；".join(
+                f"{p.field}：{p.reason}" for p in problems[:5]), errors=problems)
+        return FormSource(key, (title or str(schema.get("title") or key))[:MAX_TITLE], schema, ui_schema)
 
 
-_STATUS = {"draft": "草稿", "published": "已发布", "retired": "已停用"}
+def _depth(value) -> int:
+    """How deeply a JSON value nests (without recursion: the value is untrusted)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
+
+def _external_refs(value, path: str) -> list[FieldProblem]:
+    """`$ref`s that leave the document: the server would fetch them while validating a submission."""
+    found = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            here = f"{path}/{k}"
+            if k in ("$ref", "$dynamicRef") and isinstance(v, str) and not v.startswith("#"):
+                found.append(FieldProblem(here, "只允许引用本表单内的定义（以 # 开头）"))
+            else:
+                found += _external_refs(v, here)
+    elif isinstance(value, list):
+        for n, v in enumerate(value):
+            found += _external_refs(v, f"{path}/{n}")
+    return found
+
+
+def _username(s: Session, user_id: int | None) -> str | None:
+    return s.scalar(select(User.username).where(User.id == user_id)) if user_id is not None else None
+
+
+def _version_view(r: ProcessDefinition, published_by: str | None) -> VersionView:
+    return VersionView(r.key, r.version, r.name, r.status, r.spec_hash, published_by, _iso(r.published_at),
+                       _iso(r.created_at))
+
+
+def _form_summary(r: FormDefinition) -> FormSummary:
+    return FormSummary(r.key, r.title, r.version, r.hash, _iso(r.created_at))

@@ -265,21 +265,25 @@ def latest_process(session: Session, key: str) -> ProcessDefinition | None:
                           .order_by(ProcessDefinition.version.desc()).limit(1))
 
 
-def store_form(session: Session, source: FormSource, *, actor_id: int | None, hash_alg: str) -> Deployed:
+def store_form(session: Session, source: FormSource, *, actor_id: int | None, hash_alg: str,
+               action: str = "form.publish", context: dict | None = None) -> Deployed:
+    """Write a new form version unless the content is unchanged; `context` joins the audit payload."""
     current = latest_form(session, source.key)
     if current is not None and current.hash == source.hash:
         return Deployed("form", source.key, current.version, False)
     version = (current.version if current else 0) + 1
     session.add(FormDefinition(key=source.key, version=version, title=source.title, schema=source.schema,
                                ui_schema=source.ui_schema, hash=source.hash))
-    audit.append(session, action="form.publish", actor_id=actor_id,
-                 payload={"key": source.key, "version": version, "hash": source.hash}, hash_alg=hash_alg)
+    audit.append(session, action=action, actor_id=actor_id,
+                 payload={**(context or {}), "key": source.key, "version": version, "hash": source.hash},
+                 hash_alg=hash_alg)
     return Deployed("form", source.key, version, True)
 
 
 def store_process(session: Session, source: ProcessSource, *, actor_id: int | None, hash_alg: str,
-                  status: str = "published") -> Deployed:
-    """Write a new version (published, or a draft to publish later) unless the content is unchanged."""
+                  status: str = "published", context: dict | None = None) -> Deployed:
+    """Write a new version (published, or a draft to publish later) unless the content is unchanged;
+    `context` joins the audit payload."""
     for form in source.local_forms:
         store_form(session, form, actor_id=actor_id, hash_alg=hash_alg)
     current = latest_process(session, source.key)
@@ -305,7 +309,8 @@ def store_process(session: Session, source: ProcessSource, *, actor_id: int | No
         published_at=now() if status == "published" else None))
     audit.append(session, action="definition.publish" if status == "published" else "definition.upload",
                  actor_id=actor_id,
-                 payload={"key": source.key, "version": version, "hash": digest, "forms": form_refs},
+                 payload={**(context or {}), "key": source.key, "version": version, "hash": digest,
+                          "forms": form_refs},
                  hash_alg=hash_alg)
     return Deployed("process", source.key, version, True)
 

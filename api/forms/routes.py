@@ -1,43 +1,33 @@
-"""/api/forms: form definitions (JSON Schema + uiSchema), versioned."""
+"""/api/forms: form definitions (JSON Schema + RJSF uiSchema), versioned by content."""
 from __future__ import annotations
 
-from typing import Any
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
-
-from api.deps import CurrentUser, allowed
-from engine import Catalog, FormDetail, FormSummary
+from api.deps import CatalogDep, CurrentUser, allowed
+from api.forms.schemas import FormDetailRead, FormRead, FormSave, Key, VersionQuery
 
 router = APIRouter(prefix="/forms", tags=["forms"])
 
 
-class FormSave(BaseModel):
-    json_schema: dict[str, Any] = Field(alias="schema", description="JSON Schema (Draft 2020-12), type object")
-    ui_schema: dict[str, Any] = Field(default_factory=dict)
-
-    model_config = {"populate_by_name": True}
-
-
-def _catalog(request: Request) -> Catalog:
-    return request.app.state.catalog
+@router.get("", operation_id="forms_list", response_model=list[FormRead])
+def list_forms(catalog: CatalogDep, principal: CurrentUser) -> list[FormRead]:
+    """The newest version of every form."""
+    return catalog.list_forms(principal)
 
 
-@router.get("", operation_id="forms_list", response_model=list[FormSummary])
-def forms(request: Request, principal: CurrentUser) -> list[FormSummary]:
-    return _catalog(request).list_forms(principal)
+# Before /{key:path}, which would otherwise take "<key>/versions" as the key.
+@router.get("/{key:path}/versions", operation_id="forms_versions", response_model=list[FormRead])
+def form_versions(key: Key, catalog: CatalogDep, principal: CurrentUser) -> list[FormRead]:
+    return catalog.form_versions(principal, key)
 
 
-@router.get("/{key}", operation_id="forms_get", response_model=FormDetail)
-def form(key: str, request: Request, principal: CurrentUser, version: int | None = None) -> FormDetail:
-    return _catalog(request).form(principal, key, version)
+@router.get("/{key:path}", operation_id="forms_get", response_model=FormDetailRead)
+def get_form(key: Key, catalog: CatalogDep, principal: CurrentUser, version: VersionQuery = None) -> FormDetailRead:
+    """A form's schema and uiSchema: the newest version, or `version`."""
+    return catalog.form(principal, key, version)
 
 
-@router.get("/{key}/versions", operation_id="forms_versions", response_model=list[FormSummary])
-def form_versions(key: str, request: Request, principal: CurrentUser) -> list[FormSummary]:
-    return _catalog(request).form_versions(principal, key)
-
-
-@router.put("/{key}", operation_id="forms_save", response_model=FormDetail)
-def save(key: str, body: FormSave, request: Request, principal: allowed("process.design")) -> FormDetail:
-    return _catalog(request).save_form(principal, key, body.json_schema, body.ui_schema)
+@router.put("/{key}", operation_id="forms_save", response_model=FormDetailRead)
+def save_form(key: Key, body: FormSave, catalog: CatalogDep, principal: allowed("process.design")) -> FormDetailRead:
+    """Save a form: a new version when schema or uiSchema changed, else the newest version as it is."""
+    return catalog.save_form(principal, key, body.title, body.json_schema, body.ui_schema)

@@ -52,8 +52,18 @@ FAMILIES = {
     "tasks.team": ("GET", "/api/tasks?scope=team", None, {"org_admin"}),
     "notifications": ("GET", "/api/notifications", None, set(HOLDERS)),
     "definitions.list": ("GET", "/api/process-definitions", None, {"designer", "org_admin", "staff"}),
-    "definitions.versions": ("GET", "/api/process-definitions/approval_chain/versions", None, {"designer"}),
+    "definitions.versions": ("GET", "/api/process-definitions/approval_chain/versions", None,
+                             {"designer", "org_admin", "staff"}),
+    "definitions.version": ("GET", "/api/process-definitions/approval_chain/versions/1", None,
+                            {"designer", "org_admin", "staff"}),
+    # designers pass the gate and get 422 (no file) or 409 (already published); nothing changes
+    "definitions.upload": ("POST", "/api/process-definitions", None, {"designer"}),
+    "definitions.validate": ("POST", "/api/process-definitions/validate", None, {"designer"}),
+    "definitions.publish": ("POST", "/api/process-definitions/approval_chain/publish", {"version": 1}, {"designer"}),
+    "definitions.retire": ("POST", "/api/process-definitions/approval_chain/retire", {}, {"designer"}),
     "forms.list": ("GET", "/api/forms", None, {"designer", "org_admin", "staff"}),
+    "forms.get": ("GET", "/api/forms/approval_opinion", None, {"designer", "org_admin", "staff"}),
+    "forms.versions": ("GET", "/api/forms/approval_opinion/versions", None, {"designer", "org_admin", "staff"}),
     "forms.save": ("PUT", "/api/forms/matrix_form", {"schema": {"type": "object"}}, {"designer"}),
 }
 

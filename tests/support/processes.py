@@ -41,7 +41,7 @@ class _Writer:
     def chain(self, steps: list[dict], src: str, end: str) -> None:
         """Write steps between element `src` and element `end`."""
         prev = src
-        for i, step in enumerate(steps):
+        for step in steps:
             if "parallel" in step:
                 split, join = f"split_{self.n}", f"join_{self.n}"
                 self.parts.append(f'<bpmn:parallelGateway id="{split}" />')
