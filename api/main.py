@@ -1,6 +1,8 @@
 """create_app(): the FastAPI application; `djflow serve` runs it with uvicorn."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from fastapi import FastAPI, Request
 from starlette.datastructures import MutableHeaders
 
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None, engine: WorkflowEngine | None =
     app.state.positions = Positions(engine.db, engine.settings)
     app.state.notifications = Notifications(engine.db)
     app.state.catalog = Catalog(engine.db, engine.settings)
+    app.state.engine_threads = ThreadPoolExecutor(settings.engine_threads, thread_name_prefix="djflow-engine")
     app.state.login_throttle = LoginThrottle(max_failures=settings.login_client_max_failures,
                                              window_seconds=settings.login_client_window_minutes * 60)
     errors.install(app)

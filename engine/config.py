@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # A virus-scan hook: a command run on each uploaded file ({path} is replaced); non-zero refuses it.
     attachment_scan_command: str | None = None
     request_max_bytes: int = 2 * 1024 * 1024
+    # Threads per serving process that run the engine for starts, actions and the inbox (api/deps.py).
+    engine_threads: int = 2
     # 催办: at most one urge per approval node in this many minutes.
     urge_interval_minutes: int = 60
     # argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile. Tests lower them.

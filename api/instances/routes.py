@@ -7,10 +7,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from api.deps import CurrentUser, EngineDep, allowed
+from api.deps import CurrentUser, EngineDep, allowed, in_engine_thread
 from api.instances.schemas import Cancel, CommentCreate, InstanceStart, Withdraw
 from api.pages import Id, Page, fast_json
-from engine import ActResult, AttachmentView, CommentView, DiagramView, HistoryEntry, InstanceView, PayloadTooLarge
+from engine import (
+    ActResult,
+    AttachmentView,
+    CommentView,
+    DiagramView,
+    HistoryEntry,
+    InstanceView,
+    PayloadTooLarge,
+)
 
 router = APIRouter(prefix="/process-instances", tags=["process-instances"])
 files_router = APIRouter(prefix="/attachments", tags=["attachments"])
@@ -21,11 +29,11 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 
 @router.post("", operation_id="process_instances_start", response_model=ActResult, status_code=201)
-def start(body: InstanceStart, engine: EngineDep, principal: allowed("process.start"),
+async def start(request: Request, body: InstanceStart, engine: EngineDep, principal: allowed("process.start"),
           idempotency_key: IdempotencyKey = None) -> Response:
-    return fast_json(engine.start(key=body.key, username=principal.username, data=body.data, title=body.title,
-                                  business_key=body.business_key, idempotency_key=idempotency_key,
-                                  principal=principal), status_code=201)
+    return fast_json(await in_engine_thread(request, engine.start, key=body.key, username=principal.username,
+                                            data=body.data, title=body.title, business_key=body.business_key,
+                                            idempotency_key=idempotency_key, principal=principal), status_code=201)
 
 
 @router.get("", operation_id="process_instances_list", response_model=InstancePage)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
-from api.deps import CurrentUser, EngineDep, allowed
+from api.deps import CurrentUser, EngineDep, allowed, in_engine_thread
 from api.pages import Id, Page, fast_json
 from api.tasks.schemas import ActionBody
 from engine import ACTION_NAMES, ActionInput, ActResult, TaskDetail, TaskView
@@ -18,12 +18,12 @@ assert set(Action.__args__) == set(ACTION_NAMES)
 
 
 @router.get("", operation_id="tasks_list", response_model=TaskPage)
-def inbox(engine: EngineDep, principal: CurrentUser,
+async def inbox(request: Request, engine: EngineDep, principal: CurrentUser,
           scope: Literal["mine", "team", "cc", "done"] = "mine", status: Literal["open", "done"] = "open",
           key: str | None = None, overdue: bool = False, page: Annotated[int, Query(ge=1)] = 1,
           size: Annotated[int, Query(ge=1, le=200)] = 20) -> Response:
-    items, total = engine.inbox(principal=principal, scope=scope, status=status, key=key, overdue=overdue,
-                                page=page, size=size)
+    items, total = await in_engine_thread(request, engine.inbox, principal=principal, scope=scope, status=status,
+                                          key=key, overdue=overdue, page=page, size=size)
     return fast_json({"items": items, "total": total, "page": page, "size": size})
 
 
@@ -36,9 +36,11 @@ def detail(task_id: Id, engine: EngineDep, principal: CurrentUser) -> Response:
              description="办理任务：submit 提交、approve 同意、reject 驳回、return 退回（target）、withdraw 撤回自己的同意、"
                          "transfer 转办（to）、delegate 委派（to）、resolve 委派办理完成、add_sign 加签（users, position）、"
                          "remove_sign 减签、cc 抄送（users）、urge 催办、claim 认领。带 Idempotency-Key 的重试只执行一次。")
-def act(task_id: Id, action: Action, body: ActionBody, engine: EngineDep, principal: allowed("task.act"),
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None) -> Response:
+async def act(request: Request, task_id: Id, action: Action, body: ActionBody, engine: EngineDep,
+              principal: allowed("task.act"),
+              idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None) -> Response:
     inp = ActionInput(comment=body.comment, data=body.data, to=body.to, users=body.users, position=body.position,
                       target=body.target, signature=body.signature)
-    return fast_json(engine.act(task_id=task_id, action=action, username=principal.username, inp=inp,
-                                idempotency_key=idempotency_key, principal=principal))
+    return fast_json(await in_engine_thread(request, engine.act, task_id=task_id, action=action,
+                                            username=principal.username, inp=inp, idempotency_key=idempotency_key,
+                                            principal=principal))
