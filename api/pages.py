@@ -5,7 +5,7 @@ import json
 from dataclasses import is_dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Path, Response
+from fastapi import Path, Query, Response
 from pydantic import BaseModel
 
 T = TypeVar("T")
@@ -17,6 +17,9 @@ class Page(BaseModel, Generic[T]):
     page: int
     size: int
 
+
+# A page number: beyond a million pages the offset would overflow a 64-bit integer in SQL.
+PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="页码，从 1 开始")]
 
 # A row id in a path: positive and within BIGINT, so a generated 10**30 is a 422, not a database error.
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]

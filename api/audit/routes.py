@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import DatabaseDep, allowed
-from api.pages import Page
+from api.pages import Page, PageNo
 from engine import EventView, audit, search_events
 
 EventRead = EventView
@@ -29,7 +29,7 @@ class VerifyRead(BaseModel):
 @router.get("/events", operation_id="audit_events_list", response_model=EventPage)
 def list_events(db: DatabaseDep, principal: allowed("audit.read"), action: str | None = None,
                 actor_id: int | None = None, instance_id: int | None = None, since: datetime | None = None,
-                until: datetime | None = None, page: Annotated[int, Query(ge=1)] = 1,
+                until: datetime | None = None, page: PageNo = 1,
                 size: Annotated[int, Query(ge=1, le=500)] = 50) -> EventPage:
     items, total = search_events(db, principal, action=action, actor_id=actor_id, instance_id=instance_id, since=since,
                           until=until, page=page, size=size)

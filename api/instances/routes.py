@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 
 from api.deps import CurrentUser, EngineDep, allowed, in_engine_thread
 from api.instances.schemas import Cancel, CommentCreate, InstanceStart, Withdraw
-from api.pages import Id, Page, fast_json
+from api.pages import Id, Page, PageNo, fast_json
 from engine import (
     ActResult,
     AttachmentView,
@@ -43,7 +43,7 @@ def list_instances(engine: EngineDep, principal: CurrentUser,
                    q: Annotated[str | None, Query(max_length=100, description="标题或业务编号包含")] = None,
                    initiator: Annotated[str | None, Query(max_length=100, description="发起人用户名")] = None,
                    started_from: datetime | None = None, started_to: datetime | None = None,
-                   page: Annotated[int, Query(ge=1)] = 1,
+                   page: PageNo = 1,
                    size: Annotated[int, Query(ge=1, le=200)] = 20) -> InstancePage:
     items, total = engine.list_instances(principal=principal, status=status, key=key, mine=mine, q=q,
                                          initiator=initiator, started_from=started_from, started_to=started_to,

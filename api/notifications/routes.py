@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
+from api.pages import PageNo
 from engine import NotificationPage, Notifications
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -26,7 +27,7 @@ def _service(request: Request) -> Notifications:
 
 
 @router.get("", operation_id="notifications_list", response_model=NotificationPage)
-def mine(request: Request, principal: CurrentUser, unread: bool = False, page: Annotated[int, Query(ge=1)] = 1,
+def mine(request: Request, principal: CurrentUser, unread: bool = False, page: PageNo = 1,
          size: Annotated[int, Query(ge=1, le=200)] = 20) -> NotificationPage:
     return _service(request).mine(principal, unread_only=unread, page=page, size=size)
 

@@ -17,6 +17,7 @@ from api.org_units.schemas import (
     OrgUnitRead,
     OrgUnitUpdate,
 )
+from api.pages import PageNo
 from engine import OrgTree
 
 router = APIRouter(prefix="/org-units", tags=["org-units"])
@@ -35,7 +36,7 @@ def list_org_units(tree: TreeDep, principal: allowed("org.read"), kind: Kind | N
                    parent_id: int | None = None,
                    q: Annotated[str | None, Query(max_length=100, description="名称或编码")] = None,
                    status: Literal["active", "dissolved"] | None = None,
-                   page: Annotated[int, Query(ge=1)] = 1,
+                   page: PageNo = 1,
                    size: Annotated[int, Query(ge=1, le=500)] = 50) -> OrgUnitPage:
     """A flat page of the units the caller may read (ancestors of their own units by name only)."""
     result = tree.list(principal, kind=kind, parent_id=parent_id, q=q, status=status, page=page, size=size)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from api.deps import CurrentUser, EngineDep, allowed, in_engine_thread
-from api.pages import Id, Page, fast_json
+from api.pages import Id, Page, PageNo, fast_json
 from api.tasks.schemas import ActionBody
 from engine import ACTION_NAMES, ActionInput, ActResult, TaskDetail, TaskView
 
@@ -20,7 +20,7 @@ assert set(Action.__args__) == set(ACTION_NAMES)
 @router.get("", operation_id="tasks_list", response_model=TaskPage)
 async def inbox(request: Request, engine: EngineDep, principal: CurrentUser,
           scope: Literal["mine", "team", "cc", "done"] = "mine", status: Literal["open", "done"] = "open",
-          key: str | None = None, overdue: bool = False, page: Annotated[int, Query(ge=1)] = 1,
+          key: str | None = None, overdue: bool = False, page: PageNo = 1,
           size: Annotated[int, Query(ge=1, le=200)] = 20) -> Response:
     items, total = await in_engine_thread(request, engine.inbox, principal=principal, scope=scope, status=status,
                                           key=key, overdue=overdue, page=page, size=size)

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api.deps import PeopleDep, allowed
+from api.pages import PageNo
 from api.users.schemas import (
     PasswordReset,
     SensitiveRead,
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 def list_users(people: PeopleDep, principal: allowed("user.read"),
                q: Annotated[str | None, Query(max_length=100, description="姓名、拼音首字母、用户名或党员编号")] = None,
                org_id: int | None = None, party_status: str | None = None,
-               page: Annotated[int, Query(ge=1)] = 1, size: Annotated[int, Query(ge=1, le=200)] = 20) -> UserPage:
+               page: PageNo = 1, size: Annotated[int, Query(ge=1, le=200)] = 20) -> UserPage:
     result = people.list(principal, q=q, org_id=org_id, party_status=party_status, page=page, size=size)
     return UserPage(items=result.items, total=result.total, page=result.page,
                     size=result.size)

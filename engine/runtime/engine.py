@@ -56,6 +56,7 @@ MAX_TITLE = 300  # process_instances.title
 MAX_BUSINESS_KEY = 100  # process_instances.business_key
 MAX_IDEMPOTENCY_KEY = 200
 MAX_COMMENT_BODY = 2000
+MAX_PAGE = 1_000_000  # beyond, OFFSET would overflow a 64-bit integer
 SCOPES = ("mine", "team", "cc", "done")
 _INSTANCE_VIEW = ("SELECT i.id, i.definition_key, i.definition_version, i.title, i.status, u.username, "
                   "u.display_name, i.started_at, i.ended_at, i.business_key FROM process_instances i "
@@ -306,7 +307,7 @@ class WorkflowEngine:
             params.append(key)
         if overdue:
             where += " AND t.due_at IS NOT NULL AND t.due_at < ?"
-        size, page = max(1, min(size, 200)), max(1, page)
+        size, page = max(1, min(size, 200)), max(1, min(page, MAX_PAGE))
         with self.db.transaction(write=False) as sql:
             if overdue:
                 params.append(sql.ts(now()))
@@ -402,7 +403,7 @@ class WorkflowEngine:
         if key:
             where += " AND i.definition_key = ?"
             params.append(key)
-        size, page = max(1, min(size, 200)), max(1, page)
+        size, page = max(1, min(size, 200)), max(1, min(page, MAX_PAGE))
         with self.db.transaction(write=False) as sql:
             for bound, op in ((started_from, ">="), (started_to, "<")):
                 if bound is not None:

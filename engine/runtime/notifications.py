@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from engine.clock import now
 from engine.db import Database
 from engine.identity.principal import Principal
+from engine.runtime.engine import MAX_PAGE
 from engine.sql import Sql
 
 
@@ -38,7 +39,7 @@ class Notifications:
     def mine(self, principal: Principal, *, unread_only: bool = False, page: int = 1,
              size: int = 20) -> NotificationPage:
         """The caller's notifications, newest first, with the unread count."""
-        size, page = max(1, min(size, 200)), max(1, page)
+        size, page = max(1, min(size, 200)), max(1, min(page, MAX_PAGE))
         where = "user_id = ?" + (" AND read_at IS NULL" if unread_only else "")
         with self.db.transaction(write=False) as sql:
             total = sql.row(f"SELECT COUNT(*) FROM notifications WHERE {where}", (principal.user_id,))[0]
