@@ -37,7 +37,9 @@ def signed_in():
 
 @pytest.mark.parametrize("who", ["dangwei", "admin"])
 @schema.parametrize()
-@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+# derandomize: the same examples every run, so CI is repeatable (a new random find would otherwise
+# fail an unrelated change); widen or reseed deliberately to explore further.
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_generated_requests_get_no_5xx_and_match_the_schema(case, signed_in, who):
     headers = signed_in[who]
     # The two properties the API promises: no server error, and every documented response as
