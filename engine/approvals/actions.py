@@ -259,11 +259,7 @@ def transfer(engine, unit: Unit, row: TaskRow, user: User, inp: ActionInput) -> 
         raise Conflict("此任务还有加签或委派未完成，不能转办；请先减签或等待其办理")
     comment = _comment(inp)
     row.close("transferred", at=unit.at, by=user.id, outcome="transferred", comment=comment)
-    new = unit.add(TaskRow(None, unit.inst.id, row.spiff_task_id, row.node_id, row.node_name, row.lane, row.form_key,
-                           row.form_version, target.id, row.candidate_rule, "open", row.slot, None,
-                           kind=row.kind, origin=row.origin, parent_id=row.parent_id, activation=row.activation,
-                           due_at=row.due_at,
-                           note={"kind": "transferred", "by": user.display_name, "reason": comment}))
+    new = unit.add(row.sibling(target.id, note={"kind": "transferred", "by": user.display_name, "reason": comment}))
     unit.event("task.transfer", user.id, row.on_behalf_of_id, row, {
         "node": row.node_id, "node_name": row.node_name, "to": target.username, "comment": comment})
     unit.notify(target.id, "task.assigned", f"转办给您：{unit.inst.title}「{row.node_name}」",
@@ -279,10 +275,8 @@ def delegate(engine, unit: Unit, row: TaskRow, user: User, inp: ActionInput) -> 
     target = _person(unit, inp.to, "to")
     _not_holding(unit, row, [target])
     comment = _comment(inp)
-    child = unit.add(TaskRow(None, unit.inst.id, row.spiff_task_id, row.node_id, row.node_name, row.lane,
-                             row.form_key, row.form_version, target.id, row.candidate_rule, "open", row.slot, None,
-                             kind=row.kind, origin="delegate", parent_id=row.id, activation=row.activation,
-                             note={"kind": "delegated", "by": user.display_name, "reason": comment}))
+    child = unit.add(row.sibling(target.id, origin="delegate", parent_id=row.id,
+                                 note={"kind": "delegated", "by": user.display_name, "reason": comment}))
     row.status, row.dirty = "waiting", True
     unit.event("task.delegate", user.id, row.on_behalf_of_id, row, {
         "node": row.node_id, "node_name": row.node_name, "to": target.username, "comment": comment})
@@ -322,10 +316,8 @@ def add_sign(engine, unit: Unit, row: TaskRow, user: User, inp: ActionInput) -> 
     comment = _comment(inp)
     origin = f"add_{inp.position}"
     for p in targets:
-        new = unit.add(TaskRow(None, unit.inst.id, row.spiff_task_id, row.node_id, row.node_name, row.lane,
-                               row.form_key, row.form_version, p.id, row.candidate_rule, "waiting", row.slot, None,
-                               kind=row.kind, origin=origin, parent_id=row.id, activation=row.activation,
-                               note={"kind": origin, "by": user.display_name, "reason": comment}))
+        new = unit.add(row.sibling(p.id, "waiting", origin=origin, parent_id=row.id,
+                                   note={"kind": origin, "by": user.display_name, "reason": comment}))
         if inp.position == "before":
             unit.notify(p.id, "task.assigned", f"加签：{unit.inst.title}「{row.node_name}」",
                         f"{user.display_name}请您先审批：{comment or ''}", new)
@@ -363,10 +355,9 @@ def cc(engine, unit: Unit, row: TaskRow, user: User, inp: ActionInput) -> None:
     for p in targets:
         if p.id in have:
             continue
-        new = unit.add(TaskRow(None, unit.inst.id, row.spiff_task_id, row.node_id, row.node_name, row.lane, None,
-                               None, p.id, None, "cc", 0, None, kind="cc", activation=row.activation,
-                               completed_by=user.id,
-                               note={"kind": "cc", "by": user.display_name, "reason": comment}))
+        new = unit.add(row.sibling(p.id, "cc", kind="cc", form_key=None, form_version=None, candidate_rule=None,
+                                   slot=0, origin=None, parent_id=None, due_at=None, completed_by=user.id,
+                                   note={"kind": "cc", "by": user.display_name, "reason": comment}))
         added.append(p.username)
         unit.notify(p.id, "task.cc", f"抄送：{unit.inst.title}", f"{user.display_name}：{comment or ''}", new)
     unit.event("task.cc", user.id, None, row, {"node": row.node_id, "node_name": row.node_name, "users": added,
@@ -433,10 +424,8 @@ def withdraw_decision(engine, unit: Unit, row: TaskRow, user: User, inp: ActionI
     unit.event("task.withdraw", user.id, row.on_behalf_of_id, row, {
         "node": row.node_id, "node_name": row.node_name, "comment": comment})
     if active:
-        unit.add(TaskRow(None, unit.inst.id, row.spiff_task_id, row.node_id, row.node_name, row.lane, row.form_key,
-                         row.form_version, row.assignee_id, row.candidate_rule, "open", row.slot, None,
-                         kind=row.kind, origin=row.origin, parent_id=row.parent_id, activation=row.activation,
-                         on_behalf_of_id=row.on_behalf_of_id, note={"kind": "withdrawn", "by": user.display_name}))
+        unit.add(row.sibling(row.assignee_id, on_behalf_of_id=row.on_behalf_of_id,
+                             note={"kind": "withdrawn", "by": user.display_name}))
         return
     if spiff_task is None or spiff_task.state != TaskState.COMPLETED:
         raise Conflict("该节点已不在流程路径上，不能撤回")

@@ -77,6 +77,14 @@ class TaskRow:
         r[17], r[22] = Sql.from_json(r[17]), Sql.from_json(r[22])
         return cls(*r)
 
+    def sibling(self, assignee_id: int | None, status: str = "open", **changes) -> TaskRow:
+        """A new slot of the same node activation, in this slot's place unless `changes` say otherwise."""
+        same = dict(instance_id=self.instance_id, spiff_task_id=self.spiff_task_id, node_id=self.node_id,
+                    node_name=self.node_name, lane=self.lane, form_key=self.form_key, form_version=self.form_version,
+                    candidate_rule=self.candidate_rule, slot=self.slot, kind=self.kind, origin=self.origin,
+                    parent_id=self.parent_id, activation=self.activation, due_at=self.due_at)
+        return TaskRow(id=None, assignee_id=assignee_id, status=status, created_at=None, **{**same, **changes})
+
     @property
     def undecided(self) -> bool:
         return self.status in ("open", "waiting")
