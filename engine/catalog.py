@@ -43,7 +43,14 @@ from engine.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from engine.forms.store import FormSource, canonical_json
+from engine.forms.store import (
+    EXTERNAL_REF,
+    MAX_DEPTH,
+    FormSource,
+    canonical_json,
+    external_refs,
+    nesting_depth,
+)
 from engine.identity.principal import Principal
 from engine.models import FormDefinition, ProcessDefinition, User
 
@@ -51,7 +58,6 @@ KEY = re.compile(r"[a-z][a-z0-9_]{1,99}")
 KEY_HELP = "应为小写字母开头，由小写字母、数字、下划线组成，2 到 100 个字符"
 STATUS_NAMES = {"draft": "草稿", "published": "已发布", "retired": "已停用"}
 MAX_TITLE = 200
-MAX_DEPTH = 64  # nesting of a form schema; validation recurses through it
 _META_VALIDATOR = Draft202012Validator(Draft202012Validator.META_SCHEMA,
                                        format_checker=Draft202012Validator.FORMAT_CHECKER)
 
@@ -365,45 +371,17 @@ class Catalog:
         size = len(canonical_json({"schema": schema, "ui_schema": ui_schema}))
         if size > self.settings.form_max_bytes:
             raise PayloadTooLarge(f"表单定义 {size} 字节，超过上限 {self.settings.form_max_bytes} 字节")
-        if _depth(schema) > MAX_DEPTH or _depth(ui_schema) > MAX_DEPTH:
+        if nesting_depth(schema) > MAX_DEPTH or nesting_depth(ui_schema) > MAX_DEPTH:
             raise InvalidInput(f"表单定义嵌套超过 {MAX_DEPTH} 层", errors=[FieldProblem("schema", f"嵌套超过 {MAX_DEPTH} 层")])
         problems = [FieldProblem("/".join(["schema", *map(str, e.absolute_path)]), e.message)
                     for e in sorted(_META_VALIDATOR.iter_errors(schema), key=lambda e: list(map(str, e.absolute_path)))]
-        problems += _external_refs(schema, "schema")
+        problems += [FieldProblem(f"schema/{where}", EXTERNAL_REF) for where in external_refs(schema)]
         if not problems and schema.get("type", "object") != "object":
             problems.append(FieldProblem("schema/type", "表单 schema 的 type 必须是 object"))
         if problems:
             raise InvalidInput("不是有效的 JSON Schema（Draft 2020-12）：" + "；".join(
                 f"{p.field}：{p.reason}" for p in problems[:5]), errors=problems)
         return FormSource(key, (title or str(schema.get("title") or key))[:MAX_TITLE], schema, ui_schema)
-
-
-def _depth(value) -> int:
-    """How deeply a JSON value nests (without recursion: the value is untrusted)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, (dict, list)):
-            deepest = max(deepest, level)
-            if level <= MAX_DEPTH:
-                stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
-def _external_refs(value, path: str) -> list[FieldProblem]:
-    """`$ref`s that leave the document: the server would fetch them while validating a submission."""
-    found = []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            here = f"{path}/{k}"
-            if k in ("$ref", "$dynamicRef") and isinstance(v, str) and not v.startswith("#"):
-                found.append(FieldProblem(here, "只允许引用本表单内的定义（以 # 开头）"))
-            else:
-                found += _external_refs(v, here)
-    elif isinstance(value, list):
-        for n, v in enumerate(value):
-            found += _external_refs(v, f"{path}/{n}")
-    return found
 
 
 def _username(s: Session, user_id: int | None) -> str | None:

@@ -125,6 +125,7 @@ def take_data(engine, unit: Unit, row: TaskRow, node: NodeConfig, data: dict | N
     perms = field_permissions(node)
     own_props: set[str] = set()
     own: dict = {}
+    form = None
     if node.form_key:
         form = engine.definitions.form_for(unit.sql, node.form_key, unit.d.form_refs[node.form_key])
         own_props = set((form.schema.get("properties") or {}).keys())
@@ -147,8 +148,7 @@ def take_data(engine, unit: Unit, row: TaskRow, node: NodeConfig, data: dict | N
             problems.append(FieldProblem(k, "隐藏字段，不能提交" if perms.get(k) == "hidden" else "只读字段，不能修改"))
     if problems:
         raise InvalidInput("提交了不允许修改的字段：" + "、".join(p.field for p in problems), errors=problems)
-    if node.form_key:
-        form = engine.definitions.form_for(unit.sql, node.form_key, unit.d.form_refs[node.form_key])
+    if form is not None:
         found = validate_data(form.schema, own, form.validator)
         if found:
             raise InvalidInput(f"表单「{form.title}」填写有误：" + "；".join(

@@ -12,6 +12,8 @@ from jsonschema.exceptions import SchemaError
 from engine.bpmn.loader import Problem
 from engine.errors import FieldProblem
 
+MAX_DEPTH = 64  # nesting of a form schema or uiSchema; validation recurses through it
+EXTERNAL_REF = "只允许引用本表单内的定义（以 # 开头）"
 SCHEMA_FILE = "schema.json"
 UI_SCHEMA_FILE = "uischema.json"
 
@@ -67,6 +69,12 @@ def load_form_files(schema_path: Path, ui_path: Path | None, *, key: str, max_by
         return None, problems
     if not isinstance(schema, dict) or not isinstance(ui_schema, dict):
         return None, [Problem(str(schema_path), 1, "DJ602", "表单 schema 和 uiSchema 都必须是 JSON 对象")]
+    if nesting_depth(schema) > MAX_DEPTH or nesting_depth(ui_schema) > MAX_DEPTH:
+        return None, [Problem(str(schema_path), 1, "DJ602", f"表单定义嵌套超过 {MAX_DEPTH} 层")]
+    refs = external_refs(schema)
+    if refs:
+        return None, [Problem(str(schema_path), _line_of_key(schema_path, ["$ref"]), "DJ602",
+                              f"{refs[0]}：{EXTERNAL_REF}")]
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -76,6 +84,35 @@ def load_form_files(schema_path: Path, ui_path: Path | None, *, key: str, max_by
     if schema.get("type", "object") != "object":
         return None, [Problem(str(schema_path), 1, "DJ602", "表单 schema 的 type 必须是 object")]
     return FormSource(key, str(schema.get("title", key)), schema, ui_schema), []
+
+
+def nesting_depth(value) -> int:
+    """How deeply a JSON value nests (without recursion: the value is untrusted)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def external_refs(value, path: str = "") -> list[str]:
+    """Paths of `$ref`s that leave the document: a validator would fetch them while checking a
+    submission, so forms may only refer inside themselves."""
+    found = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            here = f"{path}/{k}" if path else str(k)
+            if k in ("$ref", "$dynamicRef") and isinstance(v, str) and not v.startswith("#"):
+                found.append(here)
+            else:
+                found += external_refs(v, here)
+    elif isinstance(value, list):
+        for n, v in enumerate(value):
+            found += external_refs(v, f"{path}/{n}" if path else str(n))
+    return found
 
 
 def _line_of_key(path: Path, json_path) -> int:

@@ -84,3 +84,15 @@ def test_a_broken_set_deploys_nothing(engine: WorkflowEngine, settings, tmp_path
             deploy_paths(s, [good, bad], settings)
     assert [p.code for p in err.value.problems] == ["DJ003"]
     assert versions(engine, ProcessDefinition, "approval_chain") == [1]
+
+
+def test_a_form_folder_with_an_external_ref_is_refused_like_an_upload(tmp_path, settings):
+    from engine.forms.store import load_form_dir
+
+    form = tmp_path / "leak"
+    form.mkdir()
+    (form / "schema.json").write_text('{"type": "object", "properties": {"x": {"$ref": "http://10.0.0.1/s.json"}}}',
+                                      encoding="utf-8")
+    source, problems = load_form_dir(form, max_bytes=settings.form_max_bytes)
+    assert source is None and [p.code for p in problems] == ["DJ602"]
+    assert "properties/x/$ref" in problems[0].message
