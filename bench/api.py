@@ -675,7 +675,7 @@ async def throughput(server: Server, heads: dict[str, dict], *, clients: int, wa
 class StatementCounter:
     """Counts the statements engine calls send: the raw DB-API ones of engine/sql.py (its methods
     wrapped in this process only), ORM/Core ones (SQLAlchemy events), and pool checkouts (each one
-    a pre-ping round trip)."""
+    a ping round trip when the connection sat idle)."""
 
     def __init__(self, db):
         from sqlalchemy import event
@@ -965,8 +965,9 @@ def notes(fig: dict) -> list[str]:
         def n(k):
             return f"{st[k]['raw'] + st[k]['orm']} (+{st[k]['checkouts']})"
 
-        out.append("Statements per call (engine/sql.py raw + ORM, and in brackets pool checkouts, each a pre-ping "
-                   f"round trip; BEGIN/COMMIT not counted): authenticate {n('authenticate')}, "
+        out.append("Statements per call (engine/sql.py raw + ORM, and in brackets pool checkouts, which ping only a "
+                   "connection idle for 5 s or more; BEGIN/COMMIT not counted, and authenticate sends neither): "
+                   f"authenticate {n('authenticate')}, "
                    + ", ".join(f"{KIND_LABELS[k]} {n(k)}" for k in KINDS) + f", inbox {n('inbox')}. Every HTTP "
                    "request runs the authenticate statements before its own.")
     busiest = [x for _n, x in fig["inbox"].get("busiest", {}).get("samples", [])]
@@ -1120,8 +1121,10 @@ def write_report(out: Path, fig: dict) -> None:
         lines += ["", "(→ columns are differences of medians, so only indicative. \"FastAPI rest\" is routing, "
                   "dependency resolution — sync dependencies and routes each hop through the thread pool — request "
                   "validation, response-model validation and JSON encoding, plus httpx's own client cost.)", ""]
-    elif asgi or bare:
+    elif isinstance(asgi, str) or isinstance(bare, str):
         lines += [f"The in-process ASGI measurement failed: `{asgi if isinstance(asgi, str) else bare}`", ""]
+    elif asgi or bare:
+        lines += ["(No 1-client run (--baseline 0), so the unloaded latency is not taken apart.)", ""]
     lines += [f"- {n}" for n in notes(fig)] + [""]
 
     lines += ["## Inbox", "",

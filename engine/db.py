@@ -8,11 +8,12 @@ actions are serialised instead of both reading the same state and one failing at
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,7 +26,11 @@ def _prepare_sqlite_path(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+# A pooled connection idle this long is pinged before use (see _ping_when_idle).
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def make_engine(url: str, *, echo: bool = False, ping_after: float = PING_AFTER_IDLE_SECONDS) -> Engine:
     """Create an Engine for `url` with djflow's connection settings."""
     is_sqlite = url.startswith("sqlite")
     if is_sqlite:
@@ -50,16 +55,51 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
     else:
-        engine = create_engine(url, echo=echo, pool_pre_ping=True)
+        engine = create_engine(url, echo=echo)
+        _ping_when_idle(engine, ping_after)
     return engine
+
+
+def _ping_when_idle(engine: Engine, after: float) -> None:
+    """Check a pooled connection before use only when it sat idle for `after` seconds or more, or
+    its driver saw it break; a dead one is replaced before the caller gets it (SQLAlchemy retries
+    the checkout on DisconnectionError). `pool_pre_ping` pings on every checkout: a round trip per
+    request on the busy path, for connections that were in use a moment ago."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):
+        if getattr(dbapi_conn, "broken", False) or getattr(dbapi_conn, "closed", False):
+            raise exc.DisconnectionError("connection broken")
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since >= after:
+            try:
+                alive = engine.dialect.do_ping(dbapi_conn)
+            except Exception as e:  # noqa: BLE001 - any failure means: do not hand this one out
+                raise exc.DisconnectionError(str(e)) from e
+            if not alive:
+                raise exc.DisconnectionError("ping failed")
+
+
+def _abandon(raw) -> None:
+    """Roll back after a failure; a connection the driver saw break is dropped from the pool
+    instead (rolling it back would only raise again and hide the original error)."""
+    conn = raw.dbapi_connection
+    if conn is None or getattr(conn, "broken", False) or getattr(conn, "closed", False):
+        raw.invalidate()
+    else:
+        raw.rollback()
 
 
 class Database:
     """An Engine plus the two kinds of session djflow uses: reads and units of work."""
 
-    def __init__(self, url: str, *, echo: bool = False):
+    def __init__(self, url: str, *, echo: bool = False, ping_after: float = PING_AFTER_IDLE_SECONDS):
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.engine = make_engine(url, echo=echo, ping_after=ping_after)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
@@ -93,10 +133,27 @@ class Database:
             else:
                 raw.rollback()
         except BaseException:
-            raw.rollback()
+            _abandon(raw)
             raise
         finally:
-            raw.close()  # back to the pool
+            raw.close()  # back to the pool (or, invalidated, dropped from it)
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Sql]:
+        """Raw statements each committed on its own, for a single read that needs no transaction
+        around it (authenticate(): one statement per request): no BEGIN and ROLLBACK round trips."""
+        raw = self.engine.raw_connection()
+        conn = raw.dbapi_connection
+        try:
+            if not self.is_sqlite:  # SQLite connections are in autocommit outside our BEGIN already
+                conn.autocommit = True
+            yield Sql(conn, pg=not self.is_sqlite)
+        finally:
+            try:
+                if not self.is_sqlite and not getattr(conn, "closed", False):
+                    conn.autocommit = False
+            finally:
+                raw.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

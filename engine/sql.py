@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from sqlalchemy.orm import Session
 
 _PG_SQL: dict[str, str] = {}
+_MAX_PARAMS = 900  # bound parameters in one statement (SQLite's limit was 999 before 3.32)
 
 
 class Sql:
@@ -57,7 +58,31 @@ class Sql:
         return self._cur.rowcount
 
     def many(self, sql: str, seq: list) -> None:
-        self._cur.executemany(self._sql(sql), seq)
+        """Execute `sql` once per parameter tuple. An `INSERT … VALUES (?, …)` is sent as one
+        multi-row INSERT (psycopg's executemany runs a pipeline, several times the cost of one
+        statement for the one to five rows an action writes)."""
+        seq = list(seq)
+        if not seq:
+            return
+        head, sep, group = sql.rpartition(" VALUES ")
+        plain = group.replace(" ", "") == "(" + ",".join("?" * len(seq[0])) + ")"  # placeholders only
+        if not sep or not plain or len(seq) == 1:
+            if len(seq) == 1:
+                self._cur.execute(self._sql(sql), seq[0])
+            else:
+                self._cur.executemany(self._sql(sql), seq)
+            return
+        per = max(1, _MAX_PARAMS // max(1, len(seq[0])))
+        for i in range(0, len(seq), per):
+            chunk = seq[i:i + per]
+            self._cur.execute(self._sql(f"{head} {self.values(len(chunk[0]), len(chunk))}"),
+                              [v for params in chunk for v in params])
+
+    @staticmethod
+    def values(columns: int, rows: int) -> str:
+        """`VALUES (?, ?), (?, ?)` for a multi-row INSERT."""
+        group = "(" + ", ".join("?" * columns) + ")"
+        return "VALUES " + ", ".join([group] * rows)
 
     def for_update(self, of: str | None = None) -> str:
         """Row-lock suffix: SQLite has none (BEGIN IMMEDIATE already holds the write lock)."""

@@ -72,6 +72,8 @@ class Unit:
     client: dict = field(default_factory=dict)
     # set when an Idempotency-Key replays an earlier result: nothing is written
     replayed: object | None = None
+    # set by WorkflowEngine._write: the unit's rows are written, its audit events are next
+    written: bool = False
 
     def __post_init__(self) -> None:
         who = self.inst.initiator

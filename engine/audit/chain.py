@@ -81,9 +81,15 @@ def append_events(sql: Sql, events: list[NewEvent], *, hash_alg: str) -> int:
         rows.append((seq, stored_ts, e.actor_id, e.on_behalf_of, e.action, e.instance_id, e.task_id,
                      stored, alg, prev, digest))
         prev = digest
-    sql.many("INSERT INTO audit_events (seq, ts, actor_id, on_behalf_of, action, instance_id, task_id, payload,"
-             " hash_alg, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    sql.run("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
+    insert = ("INSERT INTO audit_events (seq, ts, actor_id, on_behalf_of, action, instance_id, task_id, payload,"
+              " hash_alg, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    if sql.pg and len(rows) <= 50:  # PostgreSQL: the head moves in the same statement as the insert
+        sql.run("WITH head AS (UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1) "
+                + insert.replace("VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", Sql.values(11, len(rows))),
+                [seq, prev, *(v for r in rows for v in r)])
+    else:
+        sql.many(insert, rows)
+        sql.run("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
     return seq
 
 

@@ -37,8 +37,8 @@ from engine.errors import (
     Unauthenticated,
 )
 from engine.identity.passwords import hash_password, hasher, verify_password
-from engine.identity.policy import SecurityPolicy, load_policy
-from engine.identity.principal import ClientInfo, Principal, load_principal
+from engine.identity.policy import POLICY_KEY, SecurityPolicy, load_policy, policy_from
+from engine.identity.principal import PRINCIPAL_COLS, PRINCIPAL_JOINS, ClientInfo, Principal, principal_from_rows
 from engine.identity.throttle import LoginThrottle
 from engine.models import AuthSession, User
 from engine.sql import Sql
@@ -179,6 +179,12 @@ def _check_live(row, policy: SecurityPolicy):
     return row
 
 
+# Every request: the session, the policy and the principal in one statement (one row per grant).
+_AUTH_SQL = ("SELECT s.id, s.user_id, s.revoked_at, s.expires_at, s.last_seen_at, s.method, "
+             f"(SELECT value FROM system_settings WHERE key = ?), {PRINCIPAL_COLS} "
+             f"FROM auth_sessions s LEFT JOIN users u ON u.id = s.user_id {PRINCIPAL_JOINS} WHERE s.id = ?")
+
+
 def authenticate(db: Database, settings: Settings, token: str, client: ClientInfo) -> Principal:
     """The principal behind an access token, or Unauthenticated."""
     try:
@@ -189,19 +195,18 @@ def authenticate(db: Database, settings: Settings, token: str, client: ClientInf
         raise Unauthenticated("访问令牌无效") from None
     if claims.get("typ") != "access":
         raise Unauthenticated("访问令牌无效")
-    with db.transaction(write=False) as sql:  # raw statements: this runs on every request
-        policy = load_policy(sql, settings)
-        found = sql.row("SELECT id, user_id, revoked_at, expires_at, last_seen_at, method FROM auth_sessions "
-                        "WHERE id = ?", (claims["sid"],))
-        row = _check_live(found and _SessionRow(found[0], found[1], found[2], Sql.from_ts(found[3]),
-                                                 Sql.from_ts(found[4]), found[5]), policy)
-        try:
-            principal = load_principal(sql, row.user_id, session_id=row.id, client=client)
-        except NotFound:
-            raise Unauthenticated("账号已停用") from None
-        principal.must_change_password = _must_change(principal.must_change_password, row.method)
-        stale = now() - as_utc(row.last_seen_at) > TOUCH_EVERY
-    if stale:
+    with db.autocommit() as sql:  # one statement, so no transaction around it
+        rows = sql.rows(_AUTH_SQL, (POLICY_KEY, claims["sid"]))
+    first = rows[0] if rows else None
+    policy = policy_from(first[6] if first else None, settings)
+    row = _check_live(first and _SessionRow(first[0], first[1], first[2], Sql.from_ts(first[3]),
+                                             Sql.from_ts(first[4]), first[5]), policy)
+    try:
+        principal = principal_from_rows(rows, 7, session_id=row.id, client=client)
+    except NotFound:
+        raise Unauthenticated("账号已停用") from None
+    principal.must_change_password = _must_change(principal.must_change_password, row.method)
+    if now() - as_utc(row.last_seen_at) > TOUCH_EVERY:
         with db.unit_of_work() as s:
             s.execute(update(AuthSession).where(AuthSession.id == row.id).values(last_seen_at=now()))
     return principal

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from engine.config import Settings
@@ -34,6 +34,8 @@ class MaskRule(BaseModel):
 
 
 class SecurityPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True)  # shared between requests (policy_from)
+
     password_min_length: int = Field(12, ge=8, le=128)
     password_min_length_with_classes: int = Field(8, ge=6, le=128)
     password_min_classes: int = Field(3, ge=2, le=4)
@@ -68,13 +70,28 @@ class SecurityPolicy(BaseModel):
 
 
 def load_policy(s: Session | Sql, settings: Settings) -> SecurityPolicy:
-    if isinstance(s, Sql):  # the per-request path (engine/identity/auth.py authenticate)
+    if isinstance(s, Sql):
         row = s.row("SELECT value FROM system_settings WHERE key = ?", (POLICY_KEY,))
-        value = Sql.from_json(row[0]) if row else None
-    else:
-        found = s.get(SystemSetting, POLICY_KEY)
-        value = found.value if found else None
-    base = SecurityPolicy.defaults(settings)
-    if value is None:
-        return base
-    return SecurityPolicy(**{**base.model_dump(), **value})
+        return policy_from(row[0] if row else None, settings)
+    found = s.get(SystemSetting, POLICY_KEY)
+    return policy_from(found.value if found else None, settings)
+
+
+_POLICIES: dict[tuple[str, str], SecurityPolicy] = {}
+
+
+def policy_from(value, settings: Settings) -> SecurityPolicy:
+    """The policy for a stored `system_settings` value (JSON text or its parsed form; None for the
+    defaults). Built once per distinct value: validating it (its mask patterns compile) costs more
+    than the statement that read it, and authenticate() needs it on every request."""
+    text = value if isinstance(value, str) or value is None else Sql.json(value)
+    key = (repr([getattr(settings, k, None) for k in SecurityPolicy.model_fields]), text or "")
+    policy = _POLICIES.get(key)
+    if policy is None:
+        base = SecurityPolicy.defaults(settings)
+        parsed = Sql.from_json(text) if text else None
+        policy = SecurityPolicy(**{**base.model_dump(), **parsed}) if parsed else base
+        if len(_POLICIES) > 64:  # settings objects made by tests, or many policy edits
+            _POLICIES.clear()
+        _POLICIES[key] = policy
+    return policy

@@ -178,26 +178,37 @@ def org_path(s: Session, org_id: int | None) -> str | None:
     return s.scalar(select(OrgUnit.path).where(OrgUnit.id == org_id))
 
 
+# The principal in one statement: the user, their department and branch, one row per grant.
+PRINCIPAL_COLS = ("u.id, u.username, u.display_name, u.department_id, u.branch_id, u.status, u.must_change_password, "
+                  "d.path, d.name, b.path, b.name, g.role_key, r.data_scope, r.permissions, g.org_unit_id, o.path")
+PRINCIPAL_JOINS = ("LEFT JOIN org_units d ON d.id = u.department_id LEFT JOIN org_units b ON b.id = u.branch_id "
+                   "LEFT JOIN user_roles g ON g.user_id = u.id LEFT JOIN roles r ON r.\"key\" = g.role_key "
+                   "LEFT JOIN org_units o ON o.id = g.org_unit_id")
+
+
+def principal_from_rows(rows: list[tuple], at: int = 0, *, session_id: str | None = None,
+                        client: ClientInfo | None = None) -> Principal:
+    """The Principal from the rows of a query selecting PRINCIPAL_COLS (from column `at` on) with
+    PRINCIPAL_JOINS; NotFound when there is no active user."""
+    first = rows[0][at:] if rows else None
+    if first is None or first[0] is None or first[5] != "active":
+        raise NotFound("用户不存在或已停用")
+    uid, username, display_name, dept, branch, _status, must_change, dpath, dname, bpath, bname = first[:11]
+    grants = [Grant(r[11], r[12], frozenset(Sql.from_json(r[13]) or ()), r[14], r[15])
+              for r in (row[at:] for row in rows) if r[12] is not None]
+    own = [(i, p, n) for i, p, n in ((dept, dpath, dname), (branch, bpath, bname)) if i is not None]
+    return Principal(uid, username, display_name, dept, branch, grants,
+                     session_id=session_id, must_change_password=bool(must_change),
+                     client=client or ClientInfo(), own_paths={i: p for i, p, _n in own},
+                     own_names={i: n for i, _p, n in own})
+
+
 def load_principal(s: Session | Sql, user_id: int, *, session_id: str | None = None,
                    client: ClientInfo | None = None) -> Principal:
     """The principal for an active user, with its grants; Unauthenticated-worthy users raise NotFound.
 
-    Runs on every request, so it uses three raw statements (engine/sql.py) rather than the ORM:
-    measured on PostgreSQL, the ORM version cost more than the approval action it guarded."""
+    Raw SQL (engine/sql.py), one statement: authenticate() runs the same columns on every request,
+    where the ORM version cost more than the approval action it guarded."""
     sql = s if isinstance(s, Sql) else Sql.of(s)
-    user = sql.row("SELECT id, username, display_name, department_id, branch_id, status, must_change_password "
-                   "FROM users WHERE id = ?", (user_id,))
-    if user is None or user[5] != "active":
-        raise NotFound("用户不存在或已停用")
-    rows = sql.rows("SELECT g.role_key, r.data_scope, r.permissions, g.org_unit_id, o.path FROM user_roles g "
-                    "JOIN roles r ON r.\"key\" = g.role_key LEFT JOIN org_units o ON o.id = g.org_unit_id "
-                    "WHERE g.user_id = ?", (user_id,))
-    grants = [Grant(k, scope, frozenset(Sql.from_json(perms) or ()), org_id, path)
-              for k, scope, perms, org_id, path in rows]
-    own = [i for i in (user[3], user[4]) if i is not None]
-    orgs = sql.rows(f"SELECT id, path, name FROM org_units WHERE id IN ({', '.join('?' * len(own))})",
-                    own) if own else []
-    return Principal(user[0], user[1], user[2], user[3], user[4], grants,
-                     session_id=session_id, must_change_password=bool(user[6]),
-                     client=client or ClientInfo(), own_paths={i: p for i, p, _n in orgs},
-                     own_names={i: n for i, _p, n in orgs})
+    rows = sql.rows(f"SELECT {PRINCIPAL_COLS} FROM users u {PRINCIPAL_JOINS} WHERE u.id = ?", (user_id,))
+    return principal_from_rows(rows, session_id=session_id, client=client)

@@ -118,6 +118,7 @@ class WorkflowEngine:
             created = self._write(unit, [])
             result = ActResult(inst.id, inst.status, [self._view(unit, r) for r in created if r.status == "open"])
             _remember(sql, user, idempotency_key, request, result)
+            self._log(unit)
             return result
 
     def act(self, *, task_id: int, action: str, username: str, data: dict | None = None,
@@ -485,6 +486,7 @@ class WorkflowEngine:
                                sql.ts(unit.inst.ended_at), unit.inst.version + 1, unit.inst.id, unit.inst.version))
             if changed != 1:  # cannot happen under the row lock; the version check is the second guard
                 raise Conflict("该流程刚被其他人处理，请刷新后重试")
+            self._log(unit)
 
     def _load(self, sql: Sql, *, task_id: int | None = None, instance_id: int | None = None,
               lock: bool = False) -> tuple[Unit, TaskRow | None]:
@@ -540,8 +542,14 @@ class WorkflowEngine:
                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
                      [(n.user_id, n.kind, n.title[:300], n.body, unit.inst.id, n.task.id if n.task else None,
                        sql.ts(at)) for n in unit.notices])
-        append_events(sql, unit.inst.events, hash_alg=self.settings.audit_hash)
+        unit.written = True
         return created
+
+    def _log(self, unit: Unit) -> None:
+        """Append the unit's audit events: the last statements before COMMIT, since they lock the
+        log's head row, which every writer needs, until the transaction ends."""
+        if unit.written:
+            append_events(unit.sql, unit.inst.events, hash_alg=self.settings.audit_hash)
 
     def _view(self, unit: Unit, r: TaskRow) -> TaskView:
         return _task_view(r, unit.inst.title, unit.d.key, unit.username(r.assignee_id),
