@@ -1,12 +1,13 @@
 """The one page shape of every listing: `items` plus `total`, `page` and `size`."""
 from __future__ import annotations
 
-import json
 from dataclasses import is_dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query, Response
 from pydantic import BaseModel
+
+from engine import jsontext
 
 T = TypeVar("T")
 
@@ -31,17 +32,16 @@ def fast_json(value: Any, status_code: int = 200) -> Response:
     Returning a Response skips FastAPI's validation and serialisation through the response model
     (the OpenAPI schema still comes from `response_model`, and tests/api/test_openapi_fuzz.py checks
     that responses match it); on an approval that step cost about as much as the SQL."""
-    return Response(json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-                    status_code=status_code, media_type="application/json")
+    return Response(jsontext.dumps_bytes(value, default=_plain), status_code=status_code,
+                    media_type="application/json")
 
 
 def _plain(value: Any) -> Any:
-    if is_dataclass(value):
-        return {k: _plain(v) for k, v in vars(value).items()}
+    """What orjson does not encode by itself (and, in the json fallback, dataclasses too)."""
     if isinstance(value, BaseModel):
-        return {k: _plain(getattr(value, k)) for k in type(value).model_fields}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+        return {k: getattr(value, k) for k in type(value).model_fields}
+    if is_dataclass(value):
+        return dict(vars(value))
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -14,10 +14,11 @@ SQLite, JSON is written as text and parsed on read where the driver does not.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 from sqlalchemy.orm import Session
+
+from engine import jsontext
 
 _PG_SQL: dict[str, str] = {}
 _MAX_PARAMS = 900  # bound parameters in one statement (SQLite's limit was 999 before 3.32)
@@ -99,11 +100,11 @@ class Sql:
 
     @staticmethod
     def json(value) -> str | None:
-        return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return None if value is None else jsontext.dumps(value)
 
     @staticmethod
     def from_json(value):
-        return json.loads(value) if isinstance(value, str) else value
+        return jsontext.loads(value) if isinstance(value, str) else value
 
     @staticmethod
     def from_ts(value) -> datetime | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -185,16 +186,35 @@ _AUTH_SQL = ("SELECT s.id, s.user_id, s.revoked_at, s.expires_at, s.last_seen_at
              f"FROM auth_sessions s LEFT JOIN users u ON u.id = s.user_id {PRINCIPAL_JOINS} WHERE s.id = ?")
 
 
+_VERIFIED: dict[tuple[str, str], dict] = {}  # (secret, token) → claims whose signature checked out
+
+
+def _claims(settings: Settings, token: str) -> dict:
+    """The claims of a valid access token. A token's signature is checked once per process (the
+    check costs as much as the statement that follows); its expiry, every time."""
+    key = (settings.secret_key, token)
+    claims = _VERIFIED.get(key)
+    if claims is None:
+        try:
+            claims = jwt.decode(token, _token_key(settings), algorithms=["HS256"],
+                                options={"require": ["exp", "sid"]})
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("访问令牌已过期，请刷新") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("访问令牌无效") from None
+        if claims.get("typ") != "access":
+            raise Unauthenticated("访问令牌无效")
+        if len(_VERIFIED) >= 20_000:  # tokens live minutes; forget them all rather than grow
+            _VERIFIED.clear()
+        _VERIFIED[key] = claims
+    elif claims["exp"] <= time.time():
+        raise Unauthenticated("访问令牌已过期，请刷新")
+    return claims
+
+
 def authenticate(db: Database, settings: Settings, token: str, client: ClientInfo) -> Principal:
     """The principal behind an access token, or Unauthenticated."""
-    try:
-        claims = jwt.decode(token, _token_key(settings), algorithms=["HS256"], options={"require": ["exp", "sid"]})
-    except jwt.ExpiredSignatureError:
-        raise Unauthenticated("访问令牌已过期，请刷新") from None
-    except jwt.PyJWTError:
-        raise Unauthenticated("访问令牌无效") from None
-    if claims.get("typ") != "access":
-        raise Unauthenticated("访问令牌无效")
+    claims = _claims(settings, token)
     with db.autocommit() as sql:  # one statement, so no transaction around it
         rows = sql.rows(_AUTH_SQL, (POLICY_KEY, claims["sid"]))
     first = rows[0] if rows else None

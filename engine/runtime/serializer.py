@@ -23,6 +23,8 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from engine import jsontext
+
 STATE_VERSION = 1
 
 
@@ -77,11 +79,11 @@ def load_spec(spec_json: str):
 def dump_state(workflow: BpmnWorkflow) -> str:
     dct = _WORKFLOW_CONVERTER.to_dict(workflow)
     dct["spiff_version"] = SPIFF_VERSION
-    return json.dumps(dct, ensure_ascii=False, separators=(",", ":"))
+    return jsontext.dumps(dct)
 
 
 def load_state(state: str, version: int, *, spec, subprocess_specs: dict, script_engine) -> BpmnWorkflow:
-    dct = json.loads(state)
+    dct = jsontext.loads(state)
     if version > STATE_VERSION:
         raise StateVersionError(f"instance state version {version} is newer than this djflow ({STATE_VERSION})")
     for v in range(version, STATE_VERSION):
