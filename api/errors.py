@@ -21,12 +21,16 @@ def problem(status: int, title: str, detail: str, *, errors: list[dict] | None =
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def engine_problem(exc: EngineError) -> JSONResponse:
+    errors = [e.as_dict() for e in exc.errors] + [p.as_dict() for p in getattr(exc, "problems", [])]
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return problem(exc.status, exc.title, exc.message, errors=errors, code=exc.code, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(EngineError)
     async def _engine_error(_request: Request, exc: EngineError) -> JSONResponse:
-        errors = [e.as_dict() for e in exc.errors] + [p.as_dict() for p in getattr(exc, "problems", [])]
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem(exc.status, exc.title, exc.message, errors=errors, code=exc.code, headers=headers)
+        return engine_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

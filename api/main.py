@@ -13,6 +13,7 @@ from api.auth.routes import router as auth_router
 from api.definitions.routes import router as definitions_router
 from api.delegations.routes import router as delegations_router
 from api.deps import request_id
+from api.fastlane import FastLane
 from api.forms.routes import router as forms_router
 from api.health.routes import router as health_router
 from api.instances.routes import files_router
@@ -52,11 +53,12 @@ ROUTERS = [tasks_router, instances_router, health_router, auth_router, me_router
 
 class Edge:
     """The outermost layer, as plain ASGI (Starlette's BaseHTTPMiddleware cost about 1 ms per
-    request): every response carries X-Request-ID, and a body declared larger than the limit is
-    refused with 413 before it is read (uploads have their own, larger limits)."""
+    request): every response carries X-Request-ID, a body declared larger than the limit is
+    refused with 413 before it is read (uploads have their own, larger limits), and starts and
+    task actions take the fast lane (api/fastlane.py)."""
 
-    def __init__(self, app, settings: Settings):
-        self.app, self.settings = app, settings
+    def __init__(self, app, settings: Settings, lane: FastLane | None = None):
+        self.app, self.settings, self.lane = app, settings, lane
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -77,6 +79,8 @@ class Edge:
                 MutableHeaders(scope=message).append("X-Request-ID", rid)
             await send(message)
 
+        if self.lane is not None and self.lane.wants(scope):
+            return await self.lane(scope, receive, send_with_id, self.app, limit)
         await self.app(scope, receive, send_with_id)
 
 
@@ -101,5 +105,6 @@ def create_app(settings: Settings | None = None, engine: WorkflowEngine | None =
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
 
-    app.add_middleware(Edge, settings=settings)
+    app.state.fast_lane = FastLane(app) if settings.fast_lane else None
+    app.add_middleware(Edge, settings=settings, lane=app.state.fast_lane)
     return app
