@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     request_max_bytes: int = 2 * 1024 * 1024
     # Threads per serving process that run the engine for starts, actions and the inbox (api/deps.py).
     engine_threads: int = 2
+    # Restored workflows kept per serving process between actions on the same instance (engine/runtime/states.py); 0: off.
+    state_cache_size: int = 256
     # Starts and task actions served without FastAPI's request machinery (api/fastlane.py); off, FastAPI serves them.
     fast_lane: bool = True
     # 催办: at most one urge per approval node in this many minutes.

@@ -36,6 +36,7 @@ from engine.runtime import attachments
 from engine.runtime.attachments import AttachmentView
 from engine.runtime.definitions import DefinitionCache
 from engine.runtime.serializer import STATE_VERSION, dump_state, load_state
+from engine.runtime.states import StateCache
 from engine.runtime.views import (
     ActResult,
     CommentView,
@@ -68,6 +69,7 @@ class WorkflowEngine:
         self.db = db
         self.settings = settings or get_settings()
         self.definitions = DefinitionCache(script_time_limit=self.settings.script_time_limit)
+        self.states = StateCache(self.settings.state_cache_size)
 
     # -- commands -------------------------------------------------------------------------
     def start(self, *, key: str, username: str, data: dict | None = None, title: str | None = None,
@@ -119,7 +121,8 @@ class WorkflowEngine:
             result = ActResult(inst.id, inst.status, [self._view(unit, r) for r in created if r.status == "open"])
             _remember(sql, user, idempotency_key, request, result)
             self._log(unit)
-            return result
+        self.states.put(inst.id, 1, d.id, workflow)  # committed
+        return result
 
     def act(self, *, task_id: int, action: str, username: str, data: dict | None = None,
             comment: str | None = None, inp: ActionInput | None = None,
@@ -479,6 +482,7 @@ class WorkflowEngine:
             unit.client = (client or ClientInfo()).audit()
             yield unit, user, row
             if unit.replayed is not None:
+                self.states.put(unit.inst.id, unit.inst.version, unit.d.id, unit.workflow)  # untouched
                 return
             changed = sql.run("UPDATE process_instances SET state = ?, status = ?, title = ?, ended_at = ?, "
                               "version = ? WHERE id = ? AND version = ?",
@@ -487,6 +491,8 @@ class WorkflowEngine:
             if changed != 1:  # cannot happen under the row lock; the version check is the second guard
                 raise Conflict("该流程刚被其他人处理，请刷新后重试")
             self._log(unit)
+        # committed: the workflow in memory is the state just stored
+        self.states.put(unit.inst.id, unit.inst.version + 1, unit.d.id, unit.workflow)
 
     def _load(self, sql: Sql, *, task_id: int | None = None, instance_id: int | None = None,
               lock: bool = False) -> tuple[Unit, TaskRow | None]:
@@ -505,8 +511,10 @@ class WorkflowEngine:
         rows = [TaskRow.from_db(r) for r in sql.rows(
             f"SELECT {TASK_COLS} FROM tasks WHERE instance_id = ? ORDER BY id", (inst.id,))]
         d = self.definitions.get(sql, inst.definition_id)
-        workflow = load_state(inst.state, inst.serializer_version, spec=d.spec,
-                              subprocess_specs=d.subprocess_specs, script_engine=d.script_engine)
+        workflow = self.states.take(inst.id, inst.version, d.id) if lock else None
+        if workflow is None:
+            workflow = load_state(inst.state, inst.serializer_version, spec=d.spec,
+                                  subprocess_specs=d.subprocess_specs, script_engine=d.script_engine)
         row = next((r for r in rows if r.id == task_id), None) if task_id is not None else None
         unit = Unit(sql, inst, d, workflow, rows)
         unit.waiting_before = {r.id for r in rows if r.status == "waiting"}
