@@ -77,21 +77,23 @@ def load_policy(s: Session | Sql, settings: Settings) -> SecurityPolicy:
     return policy_from(found.value if found else None, settings)
 
 
-_POLICIES: dict[tuple[str, str], SecurityPolicy] = {}
+_POLICIES: dict[tuple[int, str], tuple[Settings, SecurityPolicy]] = {}
 
 
 def policy_from(value, settings: Settings) -> SecurityPolicy:
     """The policy for a stored `system_settings` value (JSON text or its parsed form; None for the
-    defaults). Built once per distinct value: validating it (its mask patterns compile) costs more
-    than the statement that read it, and authenticate() needs it on every request."""
+    defaults). Built once per distinct value and Settings object: validating it (its mask patterns
+    compile) costs more than the statement that read it, and authenticate() needs it on every
+    request. The entry holds its Settings, so the id in the key cannot be reused while cached."""
     text = value if isinstance(value, str) or value is None else Sql.json(value)
-    key = (repr([getattr(settings, k, None) for k in SecurityPolicy.model_fields]), text or "")
-    policy = _POLICIES.get(key)
-    if policy is None:
-        base = SecurityPolicy.defaults(settings)
-        parsed = Sql.from_json(text) if text else None
-        policy = SecurityPolicy(**{**base.model_dump(), **parsed}) if parsed else base
-        if len(_POLICIES) > 64:  # settings objects made by tests, or many policy edits
-            _POLICIES.clear()
-        _POLICIES[key] = policy
+    key = (id(settings), text or "")
+    found = _POLICIES.get(key)
+    if found is not None and found[0] is settings:
+        return found[1]
+    base = SecurityPolicy.defaults(settings)
+    parsed = Sql.from_json(text) if text else None
+    policy = SecurityPolicy(**{**base.model_dump(), **parsed}) if parsed else base
+    if len(_POLICIES) > 64:  # settings objects made by tests, or many policy edits
+        _POLICIES.clear()
+    _POLICIES[key] = (settings, policy)
     return policy
