@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import jsontext
 from engine.sql import Sql
 
 
@@ -55,7 +56,8 @@ def make_engine(url: str, *, echo: bool = False, ping_after: float = PING_AFTER_
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
     else:
-        engine = create_engine(url, echo=echo)
+        # JSON columns (task data, notes) parsed by orjson, as everything else djflow stores (engine/jsontext.py)
+        engine = create_engine(url, echo=echo, json_deserializer=jsontext.loads)
         _ping_when_idle(engine, ping_after)
     return engine
 
