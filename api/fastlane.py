@@ -25,7 +25,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from api.errors import engine_problem
+from api.errors import engine_problem, problem
 from api.instances.routes import start as start_route
 from api.tasks.routes import Action
 from api.tasks.routes import act as act_route
@@ -69,8 +69,9 @@ class FastLane:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > max_bytes:  # a body that did not declare its length; FastAPI refuses it too
-                return await fallback(scope, _replay(b"".join(chunks) + chunk, receive, more=True), send)
+            if size > max_bytes:  # a chunked body that did not declare its length, over the limit
+                response = problem(413, "Payload too large", f"请求内容超过 {max_bytes // 1024} KB")
+                return await response(scope, receive, send)
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
@@ -127,7 +128,7 @@ class FastLane:
         return call
 
 
-def _replay(body: bytes, receive, *, more: bool = False):
+def _replay(body: bytes, receive):
     """A `receive` that gives `body` first, then whatever the client still sends."""
     pending = True
 
@@ -135,6 +136,6 @@ def _replay(body: bytes, receive, *, more: bool = False):
         nonlocal pending
         if pending:
             pending = False
-            return {"type": "http.request", "body": body, "more_body": more}
+            return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
     return replayed

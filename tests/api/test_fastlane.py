@@ -136,3 +136,16 @@ def test_a_whole_chain_gets_the_same_answers_either_way(client):
         assert lane.served - before == (5 if enabled else 0)
         shapes.append(steps)
     assert shapes[0] == shapes[1]
+
+
+def test_a_body_without_a_declared_length_is_cut_off_at_the_limit(client):
+    kezhang = login(client, "kezhang")
+
+    def chunks():  # chunked transfer: no Content-Length for the edge to check
+        for _ in range(40):
+            yield b" " * 65536
+        yield b"{}"
+
+    r = client.post("/api/tasks/1/actions/approve", content=chunks(),
+                    headers={**kezhang, "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
