@@ -53,6 +53,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 import argparse  # noqa: E402
+from hashlib import sha256 as hashlib_sha256  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -176,6 +177,24 @@ def machine_busy_now(seconds: float = 3.0) -> tuple[float, list[tuple[str, float
             per[comm] += t - pa[pid][2]
     return ((b[0] - a[0]) / max(b[1] - a[1], 1e-9) * 100,
             [(c, d / seconds * 100) for c, d in per.most_common(3) if d / seconds >= 0.05])
+
+
+def reference_speed(seconds: float = 2.0) -> float:
+    """Rounds per second of a fixed single-threaded Python workload like the server's own (JSON out
+    and in, a hash, dict and list churn). This machine is shared and its speed drifts: the same
+    djflow code has measured 2.5 to 4.6 ms of server CPU per action in runs an hour apart. The
+    figure, taken just before and after the throughput window, says how fast the machine was."""
+    doc = {"title": "办公设备采购", "amount": 12000, "tasks": [{"id": i, "state": "COMPLETED", "data": {"opinion": "同意"}}
+                                                          for i in range(12)]}
+    rounds, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for _ in range(50):
+            text = json.dumps(doc, ensure_ascii=False, sort_keys=True)
+            back = json.loads(text)
+            hashlib_sha256(text.encode()).hexdigest()
+            sorted((t["id"], t["state"]) for t in back["tasks"])
+        rounds += 50
+    return rounds / seconds
 
 
 class CpuMeter:
@@ -1030,6 +1049,10 @@ def write_report(out: Path, fig: dict) -> None:
          f"{'a minimal asyncio HTTP/1.1 keep-alive client' if p['client'] == 'raw' else 'httpx.AsyncClient'}, "
          f"one connection per simulated client. Database `{fig['database']}` (dropped afterwards), "
          f"`djflow init --demo` {fig['init_s']:.1f} s."), "",
+        *([(f"Machine speed (bench/api.py `reference_speed`, a fixed single-threaded Python workload): "
+             f"{fig['speed_before']:,.0f} rounds/s just before the throughput run, {fig['speed_after']:,.0f} just "
+             "after. The machine is shared and drifts; compare runs at like speeds."), ""]
+          if fig.get("speed_before") else []),
         "| measure | result | target | |", "|---|---:|---:|---|",
         (f"| approval actions/s, {tp['clients']} clients | {_f(tp['approvals_per_s'], 0)} | "
          f"≥ {TARGET_APPROVALS_PER_S:.0f} | {verdict(tp['approvals_per_s'] >= TARGET_APPROVALS_PER_S)} |"),
@@ -1255,11 +1278,14 @@ def main() -> None:
                         server, heads, clients=1, warmup=2, duration=args.baseline,
                         idempotency=args.idempotency_keys, client_kind=args.client, cpu=None, label="1 client"))
                     say(f"  {base['approvals_per_s']:.0f} approval actions/s, errors {len(base['errors'])}")
+                fig["speed_before"] = reference_speed()
+                say(f"reference workload: {fig['speed_before']:,.0f} rounds/s (machine speed)")
                 say(f"throughput, {args.clients} clients: {args.warmup:.0f} s warm-up + {args.duration:.0f} s")
                 tp = fig["throughput"] = asyncio.run(throughput(
                     server, heads, clients=args.clients, warmup=args.warmup, duration=args.duration,
                     idempotency=args.idempotency_keys, client_kind=args.client, cpu=CpuMeter(server.proc.pid, url, name),
                     label=f"{args.clients} clients"))
+                fig["speed_after"] = reference_speed()
                 say(f"  {tp['approvals_per_s']:.0f} approval actions/s, {tp['actions_per_s']:.0f} actions/s, "
                     f"errors {tp['errors_in_window']} in the window ({len(tp['errors'])} in all)")
                 for e in tp["errors"][:3]:
