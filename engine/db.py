@@ -74,7 +74,7 @@ def _ping_when_idle(engine: Engine, after: float) -> None:
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_conn, record, _proxy):
-        if getattr(dbapi_conn, "broken", False) or getattr(dbapi_conn, "closed", False):
+        if _dead(dbapi_conn):
             raise exc.DisconnectionError("connection broken")
         since = record.info.get("idle_since")
         if since is not None and time.monotonic() - since >= after:
@@ -86,11 +86,15 @@ def _ping_when_idle(engine: Engine, after: float) -> None:
                 raise exc.DisconnectionError("ping failed")
 
 
+def _dead(conn) -> bool:
+    """The driver knows this connection is closed or broken (psycopg's flags; sqlite3 has none)."""
+    return conn is None or getattr(conn, "broken", False) or getattr(conn, "closed", False)
+
+
 def _abandon(raw) -> None:
     """Roll back after a failure; a connection the driver saw break is dropped from the pool
     instead (rolling it back would only raise again and hide the original error)."""
-    conn = raw.dbapi_connection
-    if conn is None or getattr(conn, "broken", False) or getattr(conn, "closed", False):
+    if _dead(raw.dbapi_connection):
         raw.invalidate()
     else:
         raw.rollback()
@@ -152,7 +156,7 @@ class Database:
             yield Sql(conn, pg=not self.is_sqlite)
         finally:
             try:
-                if not self.is_sqlite and not getattr(conn, "closed", False):
+                if not self.is_sqlite and not _dead(conn):
                     conn.autocommit = False
             finally:
                 raw.close()

@@ -82,13 +82,12 @@ def append_events(sql: Sql, events: list[NewEvent], *, hash_alg: str) -> int:
                      stored, alg, prev, digest))
         prev = digest
     insert = ("INSERT INTO audit_events (seq, ts, actor_id, on_behalf_of, action, instance_id, task_id, payload,"
-              " hash_alg, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+              " hash_alg, prev_hash, hash)")
     if sql.pg and len(rows) <= 50:  # PostgreSQL: the head moves in the same statement as the insert
-        sql.run("WITH head AS (UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1) "
-                + insert.replace("VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", Sql.values(11, len(rows))),
-                [seq, prev, *(v for r in rows for v in r)])
+        sql.run(f"WITH head AS (UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1) {insert} "
+                f"{Sql.values(11, len(rows))}", [seq, prev, *(v for r in rows for v in r)])
     else:
-        sql.many(insert, rows)
+        sql.many(f"{insert} {Sql.values(11, 1)}", rows)
         sql.run("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
     return seq
 

@@ -42,7 +42,3 @@ class StateCache:
             self._items.move_to_end(instance_id)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
-
-    def forget(self, instance_id: int) -> None:
-        with self._lock:
-            self._items.pop(instance_id, None)
