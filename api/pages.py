@@ -24,6 +24,8 @@ PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="页码，从 1 �
 
 # A row id in a path: positive and within BIGINT, so a generated 10**30 is a 422, not a database error.
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# The same in a query string (filters such as ?org_id=).
+QueryId = Annotated[int, Query(ge=1, le=2**63 - 1)]
 
 
 def fast_json(value: Any, status_code: int = 200) -> Response:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import DatabaseDep, allowed
-from api.pages import Page, PageNo
+from api.pages import Page, PageNo, QueryId
 from engine import EventView, audit, search_events
 
 EventRead = EventView
@@ -28,7 +28,7 @@ class VerifyRead(BaseModel):
 
 @router.get("/events", operation_id="audit_events_list", response_model=EventPage)
 def list_events(db: DatabaseDep, principal: allowed("audit.read"), action: str | None = None,
-                actor_id: int | None = None, instance_id: int | None = None, since: datetime | None = None,
+                actor_id: QueryId | None = None, instance_id: QueryId | None = None, since: datetime | None = None,
                 until: datetime | None = None, page: PageNo = 1,
                 size: Annotated[int, Query(ge=1, le=500)] = 50) -> EventPage:
     items, total = search_events(db, principal, action=action, actor_id=actor_id, instance_id=instance_id, since=since,

@@ -6,6 +6,7 @@ from typing import Literal
 from fastapi import APIRouter, Request, status
 
 from api.deps import CurrentUser
+from api.pages import Id
 from engine import DelegationCreate, Delegations, DelegationView
 
 DelegationRead = DelegationView
@@ -31,5 +32,5 @@ def create_delegation(body: DelegationCreate, request: Request, principal: Curre
 
 
 @router.post("/{delegation_id:int}/revoke", operation_id="delegations_revoke", response_model=DelegationRead)
-def revoke_delegation(delegation_id: int, request: Request, principal: CurrentUser) -> DelegationRead:
+def revoke_delegation(delegation_id: Id, request: Request, principal: CurrentUser) -> DelegationRead:
     return _service(request).revoke(principal, delegation_id)

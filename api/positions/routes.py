@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from api.deps import allowed
+from api.pages import Id, QueryId
 from api.positions.schemas import (
     InChargeCreate,
     InChargeRead,
@@ -27,8 +28,8 @@ PositionsDep = Annotated[Positions, Depends(get_positions)]
 
 
 @router.get("/positions", operation_id="positions_list", response_model=list[PositionRead])
-def list_positions(positions: PositionsDep, principal: allowed("org.read"), org_id: int | None = None,
-                   user_id: int | None = None, key: Annotated[str | None, Query(max_length=64)] = None,
+def list_positions(positions: PositionsDep, principal: allowed("org.read"), org_id: QueryId | None = None,
+                   user_id: QueryId | None = None, key: Annotated[str | None, Query(max_length=64)] = None,
                    current: bool = True) -> list[PositionRead]:
     """Posts of one unit, of one person, or all the caller may read; in office today unless
     current=false (then every term)."""
@@ -45,7 +46,7 @@ def assign_position(body: PositionCreate, positions: PositionsDep, principal: al
 
 
 @router.post("/positions/{position_id:int}/end", operation_id="positions_end", response_model=PositionRead)
-def end_position(position_id: int, positions: PositionsDep, principal: allowed("org.write"),
+def end_position(position_id: Id, positions: PositionsDep, principal: allowed("org.write"),
                  body: PositionEnd | None = None) -> PositionRead:
     body = body or PositionEnd()
     return positions.end(principal, position_id, ends_on=body.ends_on, note=body.note)
@@ -53,21 +54,21 @@ def end_position(position_id: int, positions: PositionsDep, principal: allowed("
 
 @router.get("/org-units/{org_id:int}/in-charge", operation_id="org_units_in_charge_list",
             response_model=list[InChargeRead])
-def list_in_charge(org_id: int, positions: PositionsDep, principal: allowed("org.read")) -> list[InChargeRead]:
+def list_in_charge(org_id: Id, positions: PositionsDep, principal: allowed("org.read")) -> list[InChargeRead]:
     """The 分管领导 of the unit."""
     return positions.in_charge(principal, org_id)
 
 
 @router.post("/org-units/{org_id:int}/in-charge", operation_id="org_units_in_charge_add", response_model=InChargeRead,
              status_code=status.HTTP_201_CREATED)
-def add_in_charge(org_id: int, body: InChargeCreate, positions: PositionsDep,
+def add_in_charge(org_id: Id, body: InChargeCreate, positions: PositionsDep,
                   principal: allowed("org.write")) -> InChargeRead:
     return positions.add_in_charge(principal, org_id, body.leader_user_id)
 
 
 @router.delete("/org-units/{org_id:int}/in-charge", operation_id="org_units_in_charge_remove",
                status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-def remove_in_charge(org_id: int, positions: PositionsDep, principal: allowed("org.write"),
-                     leader_user_id: int) -> Response:
+def remove_in_charge(org_id: Id, positions: PositionsDep, principal: allowed("org.write"),
+                     leader_user_id: QueryId) -> Response:
     positions.remove_in_charge(principal, org_id, leader_user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

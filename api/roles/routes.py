@@ -5,6 +5,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import RolesDep, allowed
+from api.pages import Id, QueryId
 from engine import GrantView, RoleView
 
 RoleRead, GrantRead = RoleView, GrantView
@@ -20,9 +21,9 @@ class RoleSave(BaseModel):
 
 
 class GrantCreate(BaseModel):
-    user_id: int
+    user_id: int = Field(ge=1, le=2**63 - 1)
     role_key: str
-    org_unit_id: int | None = None
+    org_unit_id: int | None = Field(None, ge=1, le=2**63 - 1)
 
 
 @router.get("/roles", operation_id="roles_list", response_model=list[RoleRead])
@@ -43,7 +44,7 @@ def save_role(key: str, body: RoleSave, roles: RolesDep, principal: allowed("rol
 
 
 @router.get("/role-grants", operation_id="role_grants_list", response_model=list[GrantRead])
-def list_grants(roles: RolesDep, principal: allowed("role.read"), user_id: int | None = None) -> list[GrantRead]:
+def list_grants(roles: RolesDep, principal: allowed("role.read"), user_id: QueryId | None = None) -> list[GrantRead]:
     return roles.grants(principal, user_id=user_id)
 
 
@@ -56,6 +57,6 @@ def create_grant(body: GrantCreate, roles: RolesDep, principal: allowed("role.wr
 
 @router.delete("/role-grants/{grant_id:int}", operation_id="role_grants_delete",
                status_code=status.HTTP_204_NO_CONTENT)
-def delete_grant(grant_id: int, roles: RolesDep, principal: allowed("role.write")) -> Response:
+def delete_grant(grant_id: Id, roles: RolesDep, principal: allowed("role.write")) -> Response:
     roles.revoke(principal, grant_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

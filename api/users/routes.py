@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api.deps import PeopleDep, allowed
-from api.pages import PageNo
+from api.pages import Id, PageNo, QueryId
 from api.users.schemas import (
     PasswordReset,
     SensitiveRead,
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 @router.get("", operation_id="users_list", response_model=UserPage)
 def list_users(people: PeopleDep, principal: allowed("user.read"),
                q: Annotated[str | None, Query(max_length=100, description="姓名、拼音首字母、用户名或党员编号")] = None,
-               org_id: int | None = None, party_status: str | None = None,
+               org_id: QueryId | None = None, party_status: str | None = None,
                page: PageNo = 1, size: Annotated[int, Query(ge=1, le=200)] = 20) -> UserPage:
     result = people.list(principal, q=q, org_id=org_id, party_status=party_status, page=page, size=size)
     return UserPage(items=result.items, total=result.total, page=result.page,
@@ -38,23 +38,23 @@ def create_user(body: UserCreate, people: PeopleDep, principal: allowed("user.wr
 
 
 @router.get("/{user_id:int}", operation_id="users_get", response_model=UserRead)
-def get_user(user_id: int, people: PeopleDep, principal: allowed("user.read")) -> UserRead:
+def get_user(user_id: Id, people: PeopleDep, principal: allowed("user.read")) -> UserRead:
     return people.get(principal, user_id)
 
 
 @router.patch("/{user_id:int}", operation_id="users_update", response_model=UserRead)
-def update_user(user_id: int, body: UserUpdate, people: PeopleDep, principal: allowed("user.write")) -> UserRead:
+def update_user(user_id: Id, body: UserUpdate, people: PeopleDep, principal: allowed("user.write")) -> UserRead:
     return people.update(principal, user_id, body)
 
 
 @router.get("/{user_id:int}/party-status-history", operation_id="users_party_status_history",
             response_model=list[StatusHistoryRead])
-def party_status_history(user_id: int, people: PeopleDep, principal: allowed("user.read")) -> list[StatusHistoryRead]:
+def party_status_history(user_id: Id, people: PeopleDep, principal: allowed("user.read")) -> list[StatusHistoryRead]:
     return [StatusHistoryRead(**row) for row in people.status_history(principal, user_id)]
 
 
 @router.post("/{user_id:int}/sensitive", operation_id="users_unmask", response_model=SensitiveRead)
-def unmask(user_id: int, people: PeopleDep, principal: allowed("user.unmask"),
+def unmask(user_id: Id, people: PeopleDep, principal: allowed("user.unmask"),
            fields: Annotated[list[str], Query()] = ["id_number", "phone"]) -> SensitiveRead:  # noqa: B006
     """The clear ID number and phone of one person. POST, not GET: each call is an audited
     disclosure (`user.unmask`), never cached or prefetched."""
@@ -62,11 +62,11 @@ def unmask(user_id: int, people: PeopleDep, principal: allowed("user.unmask"),
 
 
 @router.post("/{user_id:int}/password-reset", operation_id="users_password_reset", response_model=PasswordReset)
-def reset_password(user_id: int, people: PeopleDep, principal: allowed("account.write")) -> PasswordReset:
+def reset_password(user_id: Id, people: PeopleDep, principal: allowed("account.write")) -> PasswordReset:
     """A new initial password (shown once); the person must change it at the next sign-in."""
     return PasswordReset(initial_password=people.reset_password(principal, user_id))
 
 
 @router.post("/{user_id:int}/unlock", operation_id="users_unlock", response_model=UserRead)
-def unlock(user_id: int, people: PeopleDep, principal: allowed("account.unlock")) -> UserRead:
+def unlock(user_id: Id, people: PeopleDep, principal: allowed("account.unlock")) -> UserRead:
     return people.unlock(principal, user_id)

@@ -37,3 +37,30 @@ def test_openapi_is_served_with_stable_operation_ids(sqlite_engine):
     assert unnamed == []
     ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
     assert len(ids) == len(set(ids)) and all(i.replace("_", "").isalnum() and i.islower() for i in ids)
+
+
+def test_every_id_in_a_path_or_filter_is_bounded_so_an_oversized_one_is_a_422(db_url):
+    """An id beyond BIGINT used to reach SQLite ("Python int too large") as a 500 on /api/delegations,
+    /api/users, /api/org-units, /api/positions and /api/roles; every integer id is now bounded."""
+    from tests.api.helpers import demo_client, login
+
+    client = demo_client(db_url)
+    spec = client.get("/api/openapi.json").json()
+    headers = login(client, "admin")
+    unbounded, answers = [], {}
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for p in op.get("parameters", []):
+                schema = p.get("schema", {})
+                schema = next((s for s in schema.get("anyOf", [schema]) if s.get("type") == "integer"), None)
+                if schema is None or not (p["name"] == "id" or p["name"].endswith("_id")):
+                    continue
+                if schema.get("maximum") != 2**63 - 1 or schema.get("minimum") != 1:
+                    unbounded.append(f"{method.upper()} {path} {p['name']}")
+                if p["in"] == "path" and method in ("get", "post", "delete"):
+                    url = path.replace("{" + p["name"] + "}", str(2**63))
+                    url = url.replace("{", "").replace("}", "")  # any other path parameter: its name
+                    answers[f"{method.upper()} {path}"] = client.request(method, url, headers=headers,
+                                                                          json={}).status_code
+    assert unbounded == []
+    assert answers and all(code in (401, 403, 404, 405, 422) for code in answers.values()), answers
