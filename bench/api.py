@@ -708,15 +708,23 @@ class StatementCounter:
         counter = self
 
         def wrap(f):
-            def w(self_, sql, params=()):
+            def w(self_, sql, params=(), **kw):
                 if counter.on:
                     counter.raw.append((sql, params))
-                return f(self_, sql, params)
+                return f(self_, sql, params, **kw)
+            return w
+
+        def wrap_flush(f):
+            def w(self_):
+                if counter.on and self_._deferred:  # the deferred writes go as one statement
+                    counter.raw.append((f"[{len(self_._deferred)} deferred writes]", ()))
+                return f(self_)
             return w
 
         if not getattr(sqlmod.Sql, "_bench_wrapped", False):
-            for name in ("row", "rows", "run", "many"):
+            for name in ("row", "rows", "run"):  # many() and defer() send through run()
                 setattr(sqlmod.Sql, name, wrap(getattr(sqlmod.Sql, name)))
+            sqlmod.Sql.flush = wrap_flush(sqlmod.Sql.flush)
             sqlmod.Sql._bench_wrapped = True
         event.listen(db.engine, "before_cursor_execute", self._orm)
         event.listen(db.engine, "checkout", self._checkout)
@@ -1215,6 +1223,8 @@ def main() -> None:
     ap.add_argument("--inprocess-chains", type=int, default=30)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep-db", action="store_true", help="do not drop the database (for debugging)")
+    ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                    help="a djflow setting for the server, e.g. engine_threads=3 (repeatable; for comparisons)")
     args = ap.parse_args()
     if args.members < 200 or args.inbox_members < 1:
         ap.error("--members must be at least 200 and --inbox-members at least 1")
@@ -1245,6 +1255,10 @@ def main() -> None:
                            "secret_key": secrets.token_hex(32), "data_key": secrets.token_hex(32),
                            "admin_password": ADMIN_PASSWORD, "demo_password": DEMO_PASSWORD,
                            "attachments_dir": str(tmp / "attachments")}
+            for item in args.setting:
+                k, _, v = item.partition("=")
+                settings_kw[k.strip().lower()] = v
+            fig["settings"] = args.setting
             env = {k: v for k, v in os.environ.items() if not k.startswith("DJFLOW_")}
             env.update({f"DJFLOW_{k.upper()}": str(v) for k, v in settings_kw.items()})
 

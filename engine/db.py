@@ -133,8 +133,10 @@ class Database:
         try:
             if self.is_sqlite:
                 raw.cursor().execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            yield Sql(raw.dbapi_connection, pg=not self.is_sqlite)
+            sql = Sql(raw.dbapi_connection, pg=not self.is_sqlite, queue=write)
+            yield sql
             if write:
+                sql.flush()  # deferred writes (engine/sql.py) are part of this commit
                 raw.commit()
             else:
                 raw.rollback()

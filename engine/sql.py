@@ -25,11 +25,21 @@ _MAX_PARAMS = 900  # bound parameters in one statement (SQLite's limit was 999 b
 
 
 class Sql:
-    """Statements on one DB-API connection, in whatever transaction it is in."""
+    """Statements on one DB-API connection, in whatever transaction it is in.
 
-    def __init__(self, dbapi_connection, *, pg: bool):
+    Deferred writes (`defer`, `defer_many`): writes whose result nobody reads in the meantime. On
+    PostgreSQL inside `Database.transaction()` they are queued and sent together, as data-modifying
+    CTEs, in front of the next statement that carries them (`row(..., carry=True)`: the audit head's
+    locking read) or in one statement of their own before any other statement and before COMMIT,
+    so every read sees them and nothing queued is ever dropped. Elsewhere they run at once. One
+    round trip instead of one per write: each costs both processes CPU on this 2-core machine.
+    """
+
+    def __init__(self, dbapi_connection, *, pg: bool, queue: bool = False):
         self.pg = pg
         self._cur = dbapi_connection.cursor()
+        self._queue = queue and pg
+        self._deferred: list[tuple[str, tuple | list, int | None, Exception | None]] = []
 
     @classmethod
     def of(cls, session: Session) -> Sql:
@@ -46,15 +56,25 @@ class Sql:
         return out
 
     def rows(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        if self._deferred:
+            self.flush()
         self._cur.execute(self._sql(sql), params)
         return self._cur.fetchall()
 
-    def row(self, sql: str, params: tuple | list = ()) -> tuple | None:
+    def row(self, sql: str, params: tuple | list = (), *, carry: bool = False) -> tuple | None:
+        """One row. With `carry`, the deferred writes travel in the same statement: only for a
+        statement that reads none of the rows they write and returns exactly one row."""
+        if self._deferred:
+            if carry:
+                return self._carried(sql, params)
+            self.flush()
         self._cur.execute(self._sql(sql), params)
         return self._cur.fetchone()
 
     def run(self, sql: str, params: tuple | list = ()) -> int:
         """Execute a write; returns the number of rows it touched."""
+        if self._deferred:
+            self.flush()
         self._cur.execute(self._sql(sql), params)
         return self._cur.rowcount
 
@@ -62,22 +82,45 @@ class Sql:
         """Execute `sql` once per parameter tuple. An `INSERT … VALUES (?, …)` is sent as one
         multi-row INSERT (psycopg's executemany runs a pipeline, several times the cost of one
         statement for the one to five rows an action writes)."""
-        seq = list(seq)
-        if not seq:
+        for text, params in _batches(sql, list(seq)):
+            self.run(text, params)
+
+    # -- deferred writes -----------------------------------------------------------------------
+    def defer(self, sql: str, params: tuple | list = (), *, expect: int | None = None,
+              error: Exception | None = None) -> None:
+        """A write (UPDATE, DELETE or INSERT without RETURNING) sent later (see the class). With
+        `expect`, the number of rows it must touch; otherwise `error` is raised (when it is sent)."""
+        if not self._queue:
+            n = self.run(sql, params)
+            if expect is not None and n != expect:
+                raise error or RuntimeError(f"{sql[:60]}: {n} rows, expected {expect}")
             return
-        head, sep, group = sql.rpartition(" VALUES ")
-        plain = group.replace(" ", "") == "(" + ",".join("?" * len(seq[0])) + ")"  # placeholders only
-        if not sep or not plain or len(seq) == 1:
-            if len(seq) == 1:
-                self._cur.execute(self._sql(sql), seq[0])
-            else:
-                self._cur.executemany(self._sql(sql), seq)
+        self._deferred.append((sql, params, expect, error))
+
+    def defer_many(self, sql: str, seq: list) -> None:
+        for text, params in _batches(sql, list(seq)):
+            self.defer(text, params)
+
+    def flush(self) -> None:
+        """Send the deferred writes now, in one statement."""
+        if not self._deferred:
             return
-        per = max(1, _MAX_PARAMS // max(1, len(seq[0])))
-        for i in range(0, len(seq), per):
-            chunk = seq[i:i + per]
-            self._cur.execute(self._sql(f"{head} {self.values(len(chunk[0]), len(chunk))}"),
-                              [v for params in chunk for v in params])
+        queue, self._deferred = self._deferred, []
+        ctes, params, counts = _ctes(queue)
+        self._cur.execute(self._sql(f"{ctes} SELECT {', '.join(counts) or '1'}"), params)
+        _check(queue, self._cur.fetchone())
+
+    def _carried(self, sql: str, params: tuple | list) -> tuple | None:
+        queue, self._deferred = self._deferred, []
+        ctes, first, counts = _ctes(queue)
+        self._cur.execute(self._sql(f"{ctes}, main AS ({sql}) SELECT main.*{''.join(', ' + c for c in counts)} "
+                                    "FROM main"), [*first, *params])
+        got = self._cur.fetchone()
+        if got is None:
+            raise RuntimeError("a statement carrying deferred writes returned no row")
+        n = len(counts)
+        _check(queue, got[len(got) - n:])
+        return got[:len(got) - n] if n else got
 
     @staticmethod
     def values(columns: int, rows: int) -> str:
@@ -111,3 +154,38 @@ class Sql:
         if value is None or isinstance(value, datetime):
             return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
         return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+
+
+def _batches(sql: str, seq: list) -> list[tuple[str, list | tuple]]:
+    """`sql` (one `VALUES (?, …)` group) for every parameter tuple of `seq`, as multi-row INSERTs
+    of at most _MAX_PARAMS parameters; a statement of another shape once per tuple."""
+    if not seq:
+        return []
+    head, sep, group = sql.rpartition(" VALUES ")
+    plain = group.replace(" ", "") == "(" + ",".join("?" * len(seq[0])) + ")"  # placeholders only
+    if not sep or not plain or len(seq) == 1:
+        return [(sql, params) for params in seq]
+    per = max(1, _MAX_PARAMS // max(1, len(seq[0])))
+    return [(f"{head} {Sql.values(len(seq[0]), len(seq[i:i + per]))}",
+             [v for params in seq[i:i + per] for v in params]) for i in range(0, len(seq), per)]
+
+
+def _ctes(queue: list) -> tuple[str, list, list[str]]:
+    """`WITH w0 AS (…), w1 AS (…)` for queued writes, their parameters in order, and a
+    `(SELECT count(*) FROM wN)` for each write whose row count is checked (those get RETURNING 1)."""
+    parts, params, counts = [], [], []
+    for i, (sql, p, expect, _error) in enumerate(queue):
+        parts.append(f"w{i} AS ({sql}{' RETURNING 1' if expect is not None else ''})")
+        params.extend(p)
+        if expect is not None:
+            counts.append(f"(SELECT count(*) FROM w{i})")
+    return "WITH " + ", ".join(parts), params, counts
+
+
+def _check(queue: list, got) -> None:
+    counts = iter(got or ())
+    for sql, _p, expect, error in queue:
+        if expect is not None:
+            n = next(counts)
+            if n != expect:
+                raise error or RuntimeError(f"{sql[:60]}: {n} rows, expected {expect}")

@@ -112,7 +112,7 @@ class TaskRow:
         self.dirty = False
 
     def update(self, sql: Sql) -> None:
-        sql.run(_UPDATE, (self.assignee_id, self.status, self.outcome, self.comment, sql.json(self.data),
+        sql.defer(_UPDATE, (self.assignee_id, self.status, self.outcome, self.comment, sql.json(self.data),
                           sql.ts(self.completed_at), self.completed_by, sql.json(self.note), sql.ts(self.urged_at),
                           self.signature_id, self.id))
         self.dirty = False

@@ -297,7 +297,8 @@ class Unit:
                 if dedupe in ("once", "consecutive") else None
             if previous:
                 auto[p.id] = ("dedupe", f"审批人去重：{p.display_name} 已在「{previous}」同意")
-        routed = route_delegations(self.sql, self.d.key, [p for p in people if p.id not in auto])
+        routed = route_delegations(self.sql, self.d.key, [p for p in people if p.id not in auto],
+                                   self.resolver(spiff_task.data).delegations)
         n = 0
         for p in people:
             if p.id in auto:

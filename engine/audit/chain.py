@@ -66,7 +66,8 @@ def append_events(sql: Sql, events: list[NewEvent], *, hash_alg: str) -> int:
     writes. Returns the seq of the last event.
     """
     alg = hash_alg
-    seq, prev = sql.row("SELECT seq, hash FROM audit_head WHERE id = 1" + sql.for_update())
+    # The head's locking read carries the action's deferred writes (engine/sql.py): one round trip.
+    seq, prev = sql.row("SELECT seq, hash FROM audit_head WHERE id = 1" + sql.for_update(), carry=True)
     ts = now()
     stored_ts = sql.ts(ts)
     rows = []

@@ -21,7 +21,7 @@ from engine.db import Database
 from engine.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from engine.identity.principal import Principal
 from engine.models import Delegation, User
-from engine.org.rules import Person
+from engine.org.rules import DELEGATE_ON, DELEGATION_ON, Person
 from engine.sql import Sql
 
 MAX_DAYS = 366
@@ -62,23 +62,30 @@ class DelegationView:
     revoked_at: datetime | None
 
 
-def route_delegations(sql: Sql, process_key: str, people: list[Person]) -> list[tuple[Person, Person | None]]:
+def route_delegations(sql: Sql, process_key: str, people: list[Person],
+                      known: dict[int, list[tuple[list | None, Person]]] | None = None
+                      ) -> list[tuple[Person, Person | None]]:
     """Each assignee, or their delegate when a delegation for `process_key` is in force now:
-    (who gets the task, whom it was meant for or None). Duplicates after routing are dropped."""
+    (who gets the task, whom it was meant for or None). Duplicates after routing are dropped.
+    `known`: delegations already read with the people (RuleResolver.delegations); only the
+    others are looked up."""
     if not people:
         return []
-    at = sql.ts(now())
-    marks = ", ".join("?" * len(people))
-    rows = sql.rows(
-        "SELECT d.user_id, d.process_keys, u.id, u.username, u.display_name FROM delegations d "
-        f"JOIN users u ON u.id = d.delegate_id WHERE d.user_id IN ({marks}) AND d.revoked_at IS NULL "
-        "AND d.starts_at <= ? AND d.ends_at > ? AND u.status = 'active' ORDER BY d.id",
-        (*[p.id for p in people], at, at))
+    held = {p.id: known[p.id] for p in people if known and p.id in known}
+    missing = [p.id for p in people if p.id not in held]
+    if missing:
+        at = sql.ts(now())
+        for user_id, keys, did, dname, dshown in sql.rows(
+                f"SELECT u.id, d.process_keys, g.id, g.username, g.display_name FROM users u JOIN delegations d ON "
+                f"{DELEGATION_ON} JOIN users g ON {DELEGATE_ON} "
+                f"WHERE u.id IN ({', '.join('?' * len(missing))}) ORDER BY d.id", (at, at, *missing)):
+            held.setdefault(user_id, []).append((Sql.from_json(keys), Person(did, dname, dshown)))
     to: dict[int, Person] = {}
-    for user_id, keys, did, dname, dshown in rows:
-        keys = Sql.from_json(keys)
-        if user_id not in to and (not keys or process_key in keys):
-            to[user_id] = Person(did, dname, dshown)
+    for user_id, delegations in held.items():
+        for keys, delegate in delegations:
+            if not keys or process_key in keys:
+                to[user_id] = delegate
+                break
     out, seen = [], set()
     for p in people:
         target = to.get(p.id)

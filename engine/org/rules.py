@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from engine.clock import today
+from engine.clock import now, today
 from engine.errors import InvalidInput
 from engine.sql import Sql
 
@@ -120,7 +120,14 @@ class Org(NamedTuple):
 
 
 _ORG = "SELECT id, code, name, kind, parent_id, path FROM org_units WHERE "
+_ANCESTORS = ("WITH RECURSIVE up(id) AS (SELECT id FROM org_units WHERE id = ? UNION ALL SELECT o.parent_id FROM org_units o JOIN up ON "
+              "o.id = up.id WHERE o.parent_id IS NOT NULL) SELECT o.id, o.code, o.name, o.kind, o.parent_id, o.path "
+              "FROM up JOIN org_units o ON o.id = up.id")
 _ACTIVE = " JOIN users u ON u.id = x.uid AND u.status = 'active' "
+# A delegation `d` of user `u` in force at ? (twice), and its delegate `g` when active
+# (engine/org/delegations.py routes tasks by them; the resolver reads them with the people).
+DELEGATION_ON = "d.user_id = u.id AND d.revoked_at IS NULL AND d.starts_at <= ? AND d.ends_at > ?"
+DELEGATE_ON = "g.id = d.delegate_id AND g.status = 'active'"
 
 
 class RuleResolver:
@@ -136,6 +143,8 @@ class RuleResolver:
         self.department_id, self.branch_id = department_id, branch_id
         self.data = data
         self._orgs: dict[int, Org] = {}
+        # Delegations in force of the people resolved by _people: user id → [(process_keys, delegate)]
+        self.delegations: dict[int, list[tuple[list | None, Person]]] = {}
 
     def resolve(self, rule: Rule) -> list[Person]:
         """Active people the rule names, in rule order, without duplicates; [] when nobody matches."""
@@ -172,11 +181,11 @@ class RuleResolver:
         if org_id is None:
             return None
         if org_id not in self._orgs:
-            row = self.sql.row(_ORG + "id = ?", (org_id,))
-            if row is None:
-                return None
-            self._orgs[org_id] = Org(*row)
-        return self._orgs[org_id]
+            # The unit and all its ancestors in one statement: rules walk upwards from it
+            # (unit, committee, leaders of N levels), each step then needs no statement of its own.
+            for row in self.sql.rows(_ANCESTORS, (org_id,)):
+                self._orgs.setdefault(row[0], Org(*row))
+        return self._orgs.get(org_id)
 
     def _org_id(self, ref: OrgRef) -> int:
         # The initiator's own department or branch needs no lookup at all.
@@ -227,10 +236,20 @@ class RuleResolver:
 
     # -- people ---------------------------------------------------------------------------
     def _people(self, inner: str, params: tuple) -> list[Person]:
-        """Active users among `inner`'s (uid, ord) rows, in `ord` order."""
-        rows = self.sql.rows(f"SELECT u.id, u.username, u.display_name FROM ({inner}) x{_ACTIVE}ORDER BY x.ord",
-                             params)
-        return _unique([Person(*r) for r in rows])
+        """Active users among `inner`'s (uid, ord) rows, in `ord` order, and (the same statement)
+        their delegations in force now, kept in self.delegations."""
+        at = self.sql.ts(now())
+        rows = self.sql.rows(
+            f"SELECT u.id, u.username, u.display_name, d.process_keys, g.id, g.username, g.display_name "
+            f"FROM ({inner}) x{_ACTIVE}LEFT JOIN delegations d ON {DELEGATION_ON} LEFT JOIN users g ON {DELEGATE_ON} "
+            "ORDER BY x.ord, d.id", (*params, at, at))
+        people = []
+        for uid, username, shown, keys, gid, gname, gshown in rows:
+            people.append(Person(uid, username, shown))
+            held = self.delegations.setdefault(uid, [])
+            if gid is not None:
+                held.append((Sql.from_json(keys), Person(gid, gname, gshown)))
+        return _unique(people)
 
     def _position_holders(self, org_id: int, key: str) -> list[Person]:
         # Only holders whose term covers today (Asia/Shanghai): starts_on/ends_on are inclusive.

@@ -484,12 +484,12 @@ class WorkflowEngine:
             if unit.replayed is not None:
                 self.states.put(unit.inst.id, unit.inst.version, unit.d.id, unit.workflow)  # untouched
                 return
-            changed = sql.run("UPDATE process_instances SET state = ?, status = ?, title = ?, ended_at = ?, "
-                              "version = ? WHERE id = ? AND version = ?",
-                              (dump_state(unit.workflow), unit.inst.status, unit.inst.title,
-                               sql.ts(unit.inst.ended_at), unit.inst.version + 1, unit.inst.id, unit.inst.version))
-            if changed != 1:  # cannot happen under the row lock; the version check is the second guard
-                raise Conflict("该流程刚被其他人处理，请刷新后重试")
+            # Cannot touch 0 rows under the row lock; the version check is the second guard.
+            sql.defer("UPDATE process_instances SET state = ?, status = ?, title = ?, ended_at = ?, "
+                      "version = ? WHERE id = ? AND version = ?",
+                      (dump_state(unit.workflow), unit.inst.status, unit.inst.title,
+                       sql.ts(unit.inst.ended_at), unit.inst.version + 1, unit.inst.id, unit.inst.version),
+                      expect=1, error=Conflict("该流程刚被其他人处理，请刷新后重试"))
             self._log(unit)
         # committed: the workflow in memory is the state just stored
         self.states.put(unit.inst.id, unit.inst.version + 1, unit.d.id, unit.workflow)
@@ -530,7 +530,8 @@ class WorkflowEngine:
             if r.id is None:
                 r.insert(sql, unit.inst.id, at)
                 created.append(r)
-            elif r.dirty:
+        for r in unit.rows:  # deferred (engine/sql.py): after the inserts, which need their ids back
+            if r.dirty:
                 r.update(sql)
         for e, r in unit.event_rows:
             e.task_id = r.id
@@ -546,7 +547,7 @@ class WorkflowEngine:
         if unit.inst.events and unit.inst.events[0].action.startswith("task."):
             unit.inst.events[0].payload["instance_status"] = unit.inst.status
         if unit.notices:
-            sql.many("INSERT INTO notifications (user_id, kind, title, body, instance_id, task_id, created_at) "
+            sql.defer_many("INSERT INTO notifications (user_id, kind, title, body, instance_id, task_id, created_at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
                      [(n.user_id, n.kind, n.title[:300], n.body, unit.inst.id, n.task.id if n.task else None,
                        sql.ts(at)) for n in unit.notices])
@@ -622,7 +623,7 @@ def _replayed(sql: Sql, user: User, key: str | None, request: str) -> ActResult 
 
 def _remember(sql: Sql, user: User, key: str | None, request: str, result: ActResult) -> None:
     if key is not None:
-        sql.run("INSERT INTO idempotency_keys (user_id, key, request_hash, response, created_at) VALUES (?, ?, ?, ?, ?)",
+        sql.defer("INSERT INTO idempotency_keys (user_id, key, request_hash, response, created_at) VALUES (?, ?, ?, ?, ?)",
                 (user.id, key, request, sql.json(asdict(result)), sql.ts(now())))
 
 
