@@ -1047,7 +1047,7 @@ def notes(fig: dict) -> list[str]:
                    "request runs the authenticate statements before its own.")
     busiest = [x for _n, x in fig["inbox"].get("busiest", {}).get("samples", [])]
     if busiest and isinstance(ip, dict):
-        out.append(f"Inbox: for {ip['inbox_user']} ({ip['inbox_total']:,} open tasks) the engine's query pair takes "
+        out.append(f"Inbox: for {ip['inbox_user']} ({ip['inbox_total']:,} open tasks) the engine's inbox takes "
                    f"{ip['ms']['inbox']['p50']:.1f} ms (p50) in-process and authenticate "
                    f"{ip['ms']['authenticate']['p50']:.1f} ms, while the HTTP request takes "
                    f"{pct(busiest, 50) * 1000:.1f} ms p50: most of an inbox request is request handling and "
@@ -1056,11 +1056,12 @@ def notes(fig: dict) -> list[str]:
         times = []
         for x in ip["explain"]:
             t = next((line.split(":")[1].strip() for line in x["plan"] if line.startswith("Execution Time")), "?")
-            times.append(f"{'the COUNT(*)' if 'COUNT(' in x['sql'].upper() else 'the page query'} {t}")
+            times.append(t)
         out.append(f"Inbox SQL for {ip['inbox_user']} ({ip['inbox_total']:,} open tasks), EXPLAIN ANALYZE execution: "
-                   + ", ".join(times) + ". The page query walks ix_tasks_assignee_status_id backwards and stops "
-                   "after 20 rows; the COUNT(*) visits every open task of the user (and joins each to "
-                   "process_instances), so it grows with the size of the inbox — see the plans below.")
+                   + ", ".join(times) + f" ({len(times)} statement{'s' if len(times) != 1 else ''}, outside a "
+                   "transaction). The page walks ix_tasks_assignee_status_id backwards and stops after 20 rows; "
+                   "the total, a COUNT(*) subquery evaluated once, visits every open task of the user, so it grows "
+                   "with the size of the inbox — see the plans below.")
     open_loop = fig["inbox"].get("open_loop")
     if open_loop:
         out.append(f"The open-loop inbox run sends requests at random (Poisson) times, {open_loop['rate']:.0f} per "
@@ -1113,7 +1114,8 @@ def write_report(out: Path, fig: dict) -> None:
          f"token and pool settings; healthy {fig['server_start_s']:.1f} s after start. Load generator: "
          f"{'a minimal asyncio HTTP/1.1 keep-alive client' if p['client'] == 'raw' else 'httpx.AsyncClient'}, "
          f"one connection per simulated client. Database `{fig['database']}` (dropped afterwards), "
-         f"`djflow init --demo` {fig['init_s']:.1f} s."), "",
+         f"`djflow init --demo` {fig['init_s']:.1f} s."
+         + (f" Settings changed for this run: {', '.join(fig['settings'])}." if fig.get("settings") else "")), "",
         *([(f"Machine speed (bench/api.py `reference_speed`, a fixed single-threaded Python workload): "
              f"{fig['speed_before']:,.0f} rounds/s just before the throughput run, {fig['speed_after']:,.0f} just "
              "after. The machine is shared and drifts; compare runs at like speeds."), ""]

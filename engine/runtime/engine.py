@@ -312,15 +312,21 @@ class WorkflowEngine:
         if overdue:
             where += " AND t.due_at IS NOT NULL AND t.due_at < ?"
         size, page = max(1, min(size, 200)), max(1, min(page, MAX_PAGE))
-        with self.db.transaction(write=False) as sql:
+        # One statement, outside a transaction: the page and (a subquery, evaluated once) the total
+        # come from the same snapshot, without BEGIN/ROLLBACK round trips.
+        with self.db.autocommit() as sql:
             if overdue:
                 params.append(sql.ts(now()))
             # the count joins only what the filters use: it visits every matching task, not 20
             joins = (" JOIN process_instances i ON i.id = t.instance_id" if key else "") + \
                 (" LEFT JOIN users a ON a.id = t.assignee_id" if scope == "team" else "")
-            total = sql.row(f"SELECT COUNT(*) FROM tasks t{joins} WHERE {where}", params)[0]
-            items = _task_views(sql, where, tuple(params), order="t.id DESC",
-                                limit=f" LIMIT {size} OFFSET {(page - 1) * size}")
+            count = f"SELECT COUNT(*) FROM tasks t{joins} WHERE {where}"
+            items, totals = _task_views(sql, where, tuple(params), order="t.id DESC",
+                                        limit=f" LIMIT {size} OFFSET {(page - 1) * size}", extra=(count, params))
+            if items:
+                total = totals[0]
+            else:  # no row to carry the total: past the last page (or an empty inbox)
+                total = 0 if page == 1 else sql.row(count, params)[0]
         return items, total
 
     def task_detail(self, *, principal: Principal, task_id: int) -> TaskDetail:
@@ -683,15 +689,20 @@ def _attachment_view(r: tuple) -> AttachmentView:
     return AttachmentView(*r[:9], created_at=_iso(Sql.from_ts(r[9])))
 
 
-def _task_views(sql: Sql, where: str, params: tuple, *, order: str = "t.id", limit: str = "") -> list[TaskView]:
+def _task_views(sql: Sql, where: str, params: tuple, *, order: str = "t.id", limit: str = "",
+                extra: tuple[str, list] | None = None):
+    """TaskViews of the tasks `where` selects. With `extra` (a one-value subquery and its parameters),
+    also that value for each row: (views, values)."""
     rows = sql.rows(
         f"SELECT {', '.join('t.' + c for c in TASK_COLS.split(', '))}, i.title, i.definition_key, "
-        "a.username, a.display_name, b.username, o.username, o.display_name, b.display_name FROM tasks t "
+        "a.username, a.display_name, b.username, o.username, o.display_name, b.display_name"
+        + (f", ({extra[0]})" if extra else "") + " FROM tasks t "
         "JOIN process_instances i ON i.id = t.instance_id LEFT JOIN users a ON a.id = t.assignee_id "
         "LEFT JOIN users b ON b.id = t.completed_by LEFT JOIN users o ON o.id = t.on_behalf_of_id "
-        f"WHERE {where} ORDER BY {order}{limit}", params)
+        f"WHERE {where} ORDER BY {order}{limit}", (*extra[1], *params) if extra else params)
     n = len(TASK_COLS.split(", "))
-    return [_task_view(TaskRow.from_db(r[:n]), *r[n:]) for r in rows]
+    views = [_task_view(TaskRow.from_db(r[:n]), *r[n:n + 8]) for r in rows]
+    return (views, [r[-1] for r in rows]) if extra else views
 
 
 def _task_view(t: TaskRow, title: str, key: str, assignee: str | None, assignee_name: str | None,

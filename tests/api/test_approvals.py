@@ -636,3 +636,21 @@ def test_attachments_are_content_addressed_limited_and_scanned(db_url, tmp_path)
     assert put("x.exe", b"MZ", "application/x-msdownload").status_code == 422
     assert len(client.get(f"/api/process-instances/{iid}/attachments", headers=staff).json()) == 2
     assert len([p for p in files_dir.rglob("*") if p.is_file()]) == 1  # nothing half-written
+
+
+def test_inbox_pages_count_every_task_once_and_a_page_past_the_end_keeps_the_total(flow: Flow):
+    for _ in range(5):
+        flow.start("p_two")
+
+    def page(user: str, n: int, size: int = 2, **params) -> dict:
+        r = flow.c.get("/api/tasks", headers=flow.h(user), params={"page": n, "size": size, **params})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    pages = [page("kezhang", n) for n in (1, 2, 3)]
+    assert [p["total"] for p in pages] == [5, 5, 5]
+    ids = [t["id"] for p in pages for t in p["items"]]
+    assert len(ids) == 5 and ids == sorted(ids, reverse=True)  # newest first, none twice, none missing
+    assert page("kezhang", 4) == {"items": [], "total": 5, "page": 4, "size": 2}
+    assert page("staff1", 1) == {"items": [], "total": 0, "page": 1, "size": 2}  # nothing open for the initiator
+    assert page("kezhang", 1, key="no_such_process")["total"] == 0
