@@ -30,6 +30,8 @@ app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
 app.add_typer(account_app, name="account")
 app.add_typer(users_app, name="users")
+calendar_app = typer.Typer(help="工作日历（法定节假日与调休，本单位的调整）", no_args_is_help=True)
+app.add_typer(calendar_app, name="calendar")
 
 # soft_wrap: a problem line `file:line: code message` must stay one line when piped to grep or an editor.
 out = Console(soft_wrap=True)
@@ -513,6 +515,94 @@ def _serve_workers(host: str, port: int, workers: int, as_json: bool) -> None:
     failed = [p.returncode for p in procs if p.returncode not in (0, -signal.SIGTERM)]
     if failed:
         raise typer.Exit(1)
+
+
+WEEKDAYS = "一二三四五六日"
+
+
+def _day(text: str):
+    from datetime import date
+
+    from engine.errors import FieldProblem, InvalidInput
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"日期 {text!r} 无效，应为 YYYY-MM-DD", errors=[FieldProblem("day", text)]) from None
+
+
+@calendar_app.command("show")
+def calendar_show(year: Annotated[int, typer.Argument(help="年份")],
+                  org: Annotated[str | None, typer.Option("--org", help="按此组织（编码）的工作日历")] = None,
+                  all_days: Annotated[bool, typer.Option("--all", help="列出每一天（默认只列非常规的日子）")] = False,
+                  as_json: JsonOpt = False) -> None:
+    """一年的工作日历：节假日、调休上班日和本单位的调整；该年没有官方安排时给出提示。"""
+    from engine.scheduler import CalendarDays
+
+    try:
+        days, coverage = CalendarDays(_db(), get_settings()).year(year, org_code=org)
+    except EngineError as exc:
+        _fail(exc, as_json)
+    # the days that are not an ordinary Monday-to-Friday week
+    unusual = [d for d in days if all_days or d.workday != (d.weekday <= 5) or d.source == "local"]
+
+    def human() -> None:
+        t = Table("日期", "星期", "", "节日", "来源", "说明")
+        for d in unusual:
+            t.add_row(d.day, WEEKDAYS[d.weekday - 1], "上班" if d.workday else "休息", d.holiday or "",
+                      {"official": "国务院安排", "weekend": "按周末", "local": f"本地调整 {d.org_code or '（全局）'}"}
+                      [d.source], d.note)
+        out.print(t)
+        worked = sum(d.workday for d in days)
+        out.print(f"{year} 年：工作日 {worked} 天，休息日 {len(days) - worked} 天", markup=False)
+        if not coverage.official:
+            err.print(f"注意：内置日历没有 {year} 年的国务院节假日安排，现按周一至周五计算工作日"
+                      + (f"，已录入 {coverage.overrides} 天本地调整" if coverage.overrides else
+                         "；安排公布后请用 djflow calendar set 录入"), markup=False)
+
+    _emit(as_json, {"year": year, "official": coverage.official, "overrides": coverage.overrides,
+                    "days": [d.__dict__ for d in unusual]}, human)
+
+
+@calendar_app.command("set")
+def calendar_set(day: Annotated[str, typer.Argument(help="日期，如 2027-01-01")],
+                 kind: Annotated[str, typer.Argument(help="work（上班）或 off（休息）")],
+                 as_user: AsUser,
+                 note: Annotated[str, typer.Option("--note", help="说明，如「元旦」「单位调休」")] = "",
+                 org: Annotated[str | None, typer.Option("--org", help="只调整此组织（编码）及其下级")] = None,
+                 as_json: JsonOpt = False) -> None:
+    """录入一天的调整（覆盖国务院安排）：全局或某单位；记入审计日志。"""
+    from engine.errors import FieldProblem, InvalidInput
+    from engine.scheduler import CalendarDays
+
+    db = _db()
+    try:
+        if kind not in ("work", "off"):
+            raise InvalidInput("第二个参数应为 work 或 off", errors=[FieldProblem("kind", kind)])
+        when = _day(day)
+        view = CalendarDays(db, get_settings()).set(_principal_of(db, as_user), when, workday=kind == "work",
+                                                    note=note, org_code=org)
+    except EngineError as exc:
+        _fail(exc, as_json)
+    _emit(as_json, view.__dict__, lambda: out.print(
+        f"{view.day}（星期{WEEKDAYS[view.weekday - 1]}）设为{'上班' if view.workday else '休息'}"
+        f"{'，' + view.org_code + ' 及其下级' if view.org_code else '，全局'}", markup=False))
+
+
+@calendar_app.command("unset")
+def calendar_unset(day: Annotated[str, typer.Argument(help="日期")], as_user: AsUser,
+                   org: Annotated[str | None, typer.Option("--org", help="组织编码")] = None,
+                   as_json: JsonOpt = False) -> None:
+    """删除一天的调整，恢复国务院安排；记入审计日志。"""
+    from engine.scheduler import CalendarDays
+
+    db = _db()
+    try:
+        when = _day(day)
+        CalendarDays(db, get_settings()).unset(_principal_of(db, as_user), when, org_code=org)
+    except EngineError as exc:
+        _fail(exc, as_json)
+    _emit(as_json, {"day": day, "removed": True}, lambda: out.print(f"已删除 {day} 的调整", markup=False))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -167,3 +167,29 @@ def test_an_operator_unlocks_and_resets_an_account_from_the_console(sqlite_url, 
     assert body["must_change_password"] is True
     missing = run("account", "unlock", "nobody")
     assert missing.returncode == 1 and "nobody 不存在" in missing.stderr
+
+
+def test_the_working_day_calendar_from_the_command_line(djflow):
+    djflow("init", "--demo")
+    shown = djflow("calendar", "show", "2026")
+    assert "2026-02-14" in shown.stdout and "上班" in shown.stdout and "春节" in shown.stdout  # 调休 Saturday
+    assert "注意" not in shown.stderr  # the packaged schedule covers 2026
+    # a year the package does not cover: a warning, until the year's holidays are entered
+    uncovered = djflow("calendar", "show", "2031")
+    assert "没有 2031 年的国务院节假日安排" in uncovered.stderr and "djflow calendar set" in uncovered.stderr
+    djflow("calendar", "set", "2031-01-01", "off", "--as", "admin", "--note", "元旦")
+    days = as_json(djflow("calendar", "show", "2031", "--json"))
+    assert days["overrides"] == 1
+    assert [(d["day"], d["workday"], d["note"]) for d in days["days"]] == [("2031-01-01", False, "元旦")]
+    # a unit's own day, and refusals with the reason
+    djflow("calendar", "set", "2026-12-07", "off", "--as", "admin", "--org", "sfj-cwk")
+    cwk = as_json(djflow("calendar", "show", "2026", "--org", "sfj-cwk", "--json"))["days"]
+    assert {"day": "2026-12-07", "weekday": 1, "workday": False, "holiday": None, "source": "local", "note": "",
+            "org_code": "sfj-cwk"} in cwk
+    bad = djflow("calendar", "set", "2026-13-01", "off", "--as", "admin", ok=None)
+    assert bad.returncode == 1 and "日期 '2026-13-01' 无效" in bad.stderr
+    denied = djflow("calendar", "set", "2026-12-08", "off", "--as", "kezhang", ok=None)
+    assert denied.returncode == 1
+    djflow("calendar", "unset", "2031-01-01", "--as", "admin")
+    assert as_json(djflow("calendar", "show", "2031", "--json"))["overrides"] == 0
+    assert djflow("calendar", "unset", "2031-01-01", "--as", "admin", ok=None).returncode == 1

@@ -25,6 +25,7 @@ from engine.errors import EngineError, InvalidInput
 from engine.org.delegations import route_delegations
 from engine.org.rules import Person, RuleResolver, parse_rule
 from engine.runtime.definitions import DefinitionRuntime, NodeConfig
+from engine.scheduler import WorkCalendar, calendar_for
 from engine.sql import Sql
 
 ROUND = "djflow_activation"  # internal_data key: which activation of the node the READY task is
@@ -74,6 +75,7 @@ class Unit:
     replayed: object | None = None
     # set by WorkflowEngine._write: the unit's rows are written, its audit events are next
     written: bool = False
+    _calendar: WorkCalendar | None = None
 
     def __post_init__(self) -> None:
         who = self.inst.initiator
@@ -242,6 +244,17 @@ class Unit:
             spiff_task.internal_data[ROUND] = max((r.activation for r in earlier), default=0) + 1
             self.create_slots(spiff_task)
 
+    def calendar(self) -> WorkCalendar:
+        """The working-day calendar of the initiator's department (read when a node has a dueIn)."""
+        if self._calendar is None:
+            self._calendar = calendar_for(self.sql, self.inst.initiator.department_id, around=self.at.date())
+        return self._calendar
+
+    def due_at(self, node: NodeConfig) -> datetime | None:
+        """When a slot of `node` created now is due: its `dueIn` (P3WD: working days) from now."""
+        due_in = node.properties.get("dueIn")
+        return self.calendar().due(due_in, self.at) if due_in else None
+
     def resolver(self, data: dict) -> RuleResolver:
         who = self.inst.initiator
         if self._resolver is None:
@@ -255,6 +268,7 @@ class Unit:
         activation = spiff_task.internal_data[ROUND]
         note = self.pending_notes.pop(node.node_id, None)
         props = node.properties
+        due_at = self.due_at(node)
 
         def slot(person: Person | None, n: int, **kw) -> TaskRow:
             if person is not None:
@@ -263,7 +277,7 @@ class Unit:
                 None, self.inst.id, str(spiff_task.id), node.node_id, node.name, node.lane, node.form_key,
                 self.d.form_refs.get(node.form_key) if node.form_key else None, person.id if person else None,
                 node.rule, "open", n, None, activation=activation, note=note,
-                kind="submit" if node.initiator else "approve", **kw))
+                kind="submit" if node.initiator else "approve", **{"due_at": due_at, **kw}))
 
         if node.initiator or node.rule == "initiator":
             row = slot(self.inst.initiator.person, 0)

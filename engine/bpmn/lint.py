@@ -19,6 +19,7 @@ from lxml import etree
 from engine.bpmn.loader import NS, Problem
 from engine.org.rules import RuleSyntaxError, parse_rule
 from engine.runtime.scripts import check_script
+from engine.scheduler.calendar import DurationError, parse_duration
 
 BPMN = "{%s}" % NS["bpmn"]
 SPIFF = "{%s}" % NS["spiffworkflow"]
@@ -32,7 +33,6 @@ _ENUMS = {
     "opinionRequired": {"true", "false"},
     "signatureRequired": {"true", "false"},
 }
-_DURATION = re.compile(r"P(?:\d+WD|(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?)")
 _THEN = r"then:(?:auto_approve|auto_reject|escalate(?::.+)?)"
 _TIMEOUT = re.compile(rf"remind:\d+(?:,{_THEN})?|{_THEN}")
 
@@ -66,8 +66,11 @@ def check_property(name: str, value: str) -> str | None:
             return f"fieldPermissions 不是合法 JSON：{exc.msg}"
         if not isinstance(perms, dict) or any(v not in ("edit", "read", "hidden") for v in perms.values()):
             return "fieldPermissions 应为 {字段: edit|read|hidden}"
-    if name == "dueIn" and (value == "P" or value.endswith("T") or not _DURATION.fullmatch(value)):
-        return f"dueIn 的取值 '{value}' 不是 ISO 8601 时长（可用 WD 表示工作日，如 P3WD）"
+    if name == "dueIn":
+        try:
+            parse_duration(value)
+        except DurationError as exc:
+            return f"dueIn 的取值无效：{exc}"
     if name == "timeout" and (not value or not _TIMEOUT.fullmatch(value)):
         return f"timeout 的取值 '{value}' 无效；例如 remind:2,then:escalate"
     return None

@@ -16,9 +16,10 @@ from engine.models.org import (
     UserRole,
 )
 from engine.models.runtime import Attachment, Comment, IdempotencyKey, Notification, ProcessInstance, Task
+from engine.models.scheduler import CalendarDay
 
 __all__ = [
-    "Attachment", "AuditEvent", "AuditHead", "Comment", "IdempotencyKey", "Notification", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
+    "Attachment", "AuditEvent", "AuditHead", "CalendarDay", "Comment", "IdempotencyKey", "Notification", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
     "OrgUnitHistory", "PartyStatusHistory", "Position", "ProcessDefinition", "ProcessInstance", "Role",
     "SystemSetting", "Task", "User", "UserRole",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from dataclasses import asdict
 from pathlib import Path
 from uuid import UUID
@@ -310,7 +310,7 @@ class WorkflowEngine:
             where += " AND i.definition_key = ?"
             params.append(key)
         if overdue:
-            where += " AND t.due_at IS NOT NULL AND t.due_at < ?"
+            where += " AND t.due_at IS NOT NULL AND t.due_at <= ?"  # as _due_state: due at 24:00 is late at 24:00
         size, page = max(1, min(size, 200)), max(1, min(page, MAX_PAGE))
         # One statement, outside a transaction: the page and (a subquery, evaluated once) the total
         # come from the same snapshot, without BEGIN/ROLLBACK round trips.
@@ -705,6 +705,17 @@ def _task_views(sql: Sql, where: str, params: tuple, *, order: str = "t.id", lim
     return (views, [r[-1] for r in rows]) if extra else views
 
 
+# A task due within this long is "due soon" (临近到期) in the inbox.
+DUE_SOON = timedelta(hours=24)
+
+
+def _due_state(t: TaskRow, at: datetime) -> str | None:
+    if t.due_at is None or not t.undecided:
+        return None
+    left = as_utc(t.due_at) - at
+    return "overdue" if left <= timedelta(0) else "due_soon" if left <= DUE_SOON else "on_time"
+
+
 def _task_view(t: TaskRow, title: str, key: str, assignee: str | None, assignee_name: str | None,
                completed_by: str | None, on_behalf_of: str | None = None, on_behalf_of_name: str | None = None,
                completed_by_name: str | None = None) -> TaskView:
@@ -714,5 +725,6 @@ def _task_view(t: TaskRow, title: str, key: str, assignee: str | None, assignee_
                     created_at=_iso(t.created_at), completed_at=_iso(t.completed_at), completed_by=completed_by,
                     data=t.data, on_behalf_of=on_behalf_of, on_behalf_of_name=on_behalf_of_name, kind=t.kind,
                     origin=t.origin, parent_id=t.parent_id, note=t.note, activation=t.activation, slot=t.slot,
-                    due_at=_iso(t.due_at), urged_at=_iso(t.urged_at), completed_by_name=completed_by_name)
+                    due_at=_iso(t.due_at), urged_at=_iso(t.urged_at), completed_by_name=completed_by_name,
+                    due_state=_due_state(t, now()))
 

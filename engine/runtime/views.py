@@ -36,6 +36,8 @@ class TaskView:
     due_at: str | None = None
     urged_at: str | None = None
     completed_by_name: str | None = None
+    # an undecided task with a due time: on_time, due_soon (within DUE_SOON) or overdue (shown red)
+    due_state: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,30 @@
+"""Time: local working-day overrides (engine/scheduler/calendar.py)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.clock import now
+from engine.models.base import Base, BigId
+
+
+class CalendarDay(Base):
+    """A day worked or off against the published calendar: for everyone (org_unit_id NULL) or for
+    one unit and everything under it (its own 调休, a local holiday, or a year the packaged State
+    Council schedule does not cover yet)."""
+
+    __tablename__ = "calendar_days"
+    # NULLs are distinct in a unique constraint: the partial index makes a global day unique too.
+    __table_args__ = (UniqueConstraint("day", "org_unit_id", name="uq_calendar_days_day_org"),
+                      Index("uq_calendar_days_day_global", "day", unique=True,
+                            sqlite_where=text("org_unit_id IS NULL"), postgresql_where=text("org_unit_id IS NULL")))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    workday: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
