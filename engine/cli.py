@@ -453,15 +453,26 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
 
     from api.main import create_app
 
+    app = create_app()
+    _start_ticker(app)
     if not reuse_port:
         if as_json:
             sys.stdout.write(json.dumps({"url": f"http://{host}:{port}"}) + "\n")
         else:
             out.print(f"djflow 运行于 http://{host}:{port}  （Ctrl+C 退出）")
-        uvicorn.run(create_app(), host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info")
         return
-    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.run(sockets=[_listening_socket(host, port)])
+
+
+def _start_ticker(app) -> None:
+    """Without Redis, this process fires due timers itself (engine/scheduler/ticker.py)."""
+    settings = app.state.engine.settings
+    if settings.redis_url is None and settings.timer_tick_seconds > 0:
+        from engine.scheduler.ticker import Ticker
+
+        Ticker(app.state.engine, settings.timer_tick_seconds).start()
 
 
 def _listening_socket(host: str, port: int):

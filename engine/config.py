@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite:///./var/djflow.db"
     redis_url: str | None = None
+    # Without redis_url, `djflow serve` fires due BPMN timers from a thread this often (seconds; 0: never).
+    timer_tick_seconds: float = 5.0
     secret_key: str = _DEV_SECRET
     data_key: str | None = None
     # Comma-separated keys that were DJFLOW_DATA_KEY before a rotation; they only decrypt.

@@ -16,10 +16,10 @@ from engine.models.org import (
     UserRole,
 )
 from engine.models.runtime import Attachment, Comment, IdempotencyKey, Notification, ProcessInstance, Task
-from engine.models.scheduler import CalendarDay
+from engine.models.scheduler import CalendarDay, TimerJob
 
 __all__ = [
     "Attachment", "AuditEvent", "AuditHead", "CalendarDay", "Comment", "IdempotencyKey", "Notification", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
     "OrgUnitHistory", "PartyStatusHistory", "Position", "ProcessDefinition", "ProcessInstance", "Role",
-    "SystemSetting", "Task", "User", "UserRole",
+    "SystemSetting", "Task", "TimerJob", "User", "UserRole",
 ]

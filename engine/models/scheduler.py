@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.clock import now
@@ -28,3 +28,26 @@ class CalendarDay(Base):
     note: Mapped[str] = mapped_column(String(200), default="")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class TimerJob(Base):
+    """Work due at a time: for kind 'timer', an instance's next BPMN timer (boundary, intermediate or
+    cycle), one row per instance (ref ''), moved on each time the instance changes; the tick fires
+    it in the same transaction as the instance's change, so a timer fires exactly once."""
+
+    __tablename__ = "timer_jobs"
+    __table_args__ = (UniqueConstraint("instance_id", "kind", "ref", name="uq_timer_jobs_instance_kind_ref"),
+                      Index("ix_timer_jobs_status_due", "status", "due_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(64), default="")
+    due_at: Mapped[datetime]
+    payload: Mapped[dict | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting | done
+    attempts: Mapped[int] = mapped_column(default=0)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now)

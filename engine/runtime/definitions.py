@@ -15,6 +15,7 @@ from engine.errors import NotFound
 from engine.forms.store import make_validator
 from engine.runtime.scripts import make_script_engine
 from engine.runtime.serializer import load_spec
+from engine.scheduler.timers import has_timers
 from engine.sql import Sql
 
 IMPLEMENTED_ACTIONS = ("submit", "approve", "reject")
@@ -62,6 +63,7 @@ class DefinitionRuntime:
     form_refs: dict
     nodes: dict
     script_engine: object
+    has_timers: bool = False  # any timer event: its instances get a timer job (engine/scheduler/timers.py)
 
     def node(self, node_id: str) -> NodeConfig:
         raw = self.nodes.get(node_id)
@@ -92,7 +94,8 @@ class DefinitionCache:
             id=row[0], key=row[1], version=row[2], name=row[3], spec=spec,
             subprocess_specs=subprocess_specs, settings=values, form_refs=Sql.from_json(row[6]),
             nodes=Sql.from_json(row[7]),
-            script_engine=make_script_engine({"settings": values}, time_limit=self._script_time_limit))
+            script_engine=make_script_engine({"settings": values}, time_limit=self._script_time_limit),
+            has_timers=has_timers(spec, subprocess_specs))
         with self._lock:
             return self._by_id.setdefault(definition_id, runtime)
 

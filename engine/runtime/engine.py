@@ -27,6 +27,7 @@ from engine.approvals.rows import INSTANCE_COLS, TASK_COLS, InstanceRow, TaskRow
 from engine.approvals.unit import ProcessError, Unit
 from engine.audit import NewEvent, append_events
 from engine.clock import SHANGHAI, as_utc, now
+from engine.scheduler import timers
 from engine.config import Settings, get_settings
 from engine.db import Database
 from engine.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
@@ -490,15 +491,82 @@ class WorkflowEngine:
             if unit.replayed is not None:
                 self.states.put(unit.inst.id, unit.inst.version, unit.d.id, unit.workflow)  # untouched
                 return
-            # Cannot touch 0 rows under the row lock; the version check is the second guard.
-            sql.defer("UPDATE process_instances SET state = ?, status = ?, title = ?, ended_at = ?, "
-                      "version = ? WHERE id = ? AND version = ?",
-                      (dump_state(unit.workflow), unit.inst.status, unit.inst.title,
-                       sql.ts(unit.inst.ended_at), unit.inst.version + 1, unit.inst.id, unit.inst.version),
-                      expect=1, error=Conflict("该流程刚被其他人处理，请刷新后重试"))
-            self._log(unit)
+            self._save(unit)
         # committed: the workflow in memory is the state just stored
         self.states.put(unit.inst.id, unit.inst.version + 1, unit.d.id, unit.workflow)
+
+    def _save(self, unit: Unit) -> None:
+        """The instance's new state (under its row lock) and the unit's audit events."""
+        sql = unit.sql
+        # Cannot touch 0 rows under the row lock; the version check is the second guard.
+        sql.defer("UPDATE process_instances SET state = ?, status = ?, title = ?, ended_at = ?, "
+                  "version = ? WHERE id = ? AND version = ?",
+                  (dump_state(unit.workflow), unit.inst.status, unit.inst.title,
+                   sql.ts(unit.inst.ended_at), unit.inst.version + 1, unit.inst.id, unit.inst.version),
+                  expect=1, error=Conflict("该流程刚被其他人处理，请刷新后重试"))
+        self._log(unit)
+
+    # -- timers -------------------------------------------------------------------------------
+    def fire_timers(self, *, limit: int = 1000) -> int:
+        """Fire the BPMN timers that are due, one instance per transaction; returns how many
+        instances moved. Safe to run from any number of processes at once."""
+        with self.db.autocommit() as sql:  # a read first: most ticks find nothing, and take no write lock
+            if sql.row("SELECT 1 FROM timer_jobs WHERE status = 'waiting' AND due_at <= ? LIMIT 1",
+                       (sql.ts(now()),)) is None:
+                return 0
+        moved, busy = 0, []
+        for _ in range(limit):
+            outcome = self._fire_next(busy)
+            if outcome is None:
+                break
+            moved += outcome
+        return moved
+
+    def _fire_next(self, busy: list[int]) -> int | None:
+        """Claim the most overdue timer job and fire its instance: 1 if it moved, 0 if not, None
+        when nothing is due. A job whose instance someone is acting on right now goes to `busy`
+        and waits for the next tick (that action rewrites the job anyway)."""
+        at = now()
+        skip = f" AND id NOT IN ({', '.join('?' * len(busy))})" if busy else ""
+        with self.db.transaction() as sql:
+            job = sql.row(f"SELECT id, instance_id FROM timer_jobs WHERE status = 'waiting' AND due_at <= ?{skip} "
+                          "ORDER BY due_at LIMIT 1" + (" FOR UPDATE SKIP LOCKED" if sql.pg else ""),
+                          (sql.ts(at), *busy))
+            if job is None:
+                return None
+            # The instance before anything else, without waiting: an action holds the instance's lock
+            # and then rewrites this job, so waiting here with the job locked could deadlock with it.
+            if sql.pg and sql.row("SELECT id FROM process_instances WHERE id = ? FOR UPDATE SKIP LOCKED",
+                                  (job[1],)) is None:
+                busy.append(job[0])
+                return 0
+            unit, _row = self._load(sql, instance_id=job[1], lock=True)
+            if unit.inst.status != "running":
+                sql.run("UPDATE timer_jobs SET status = 'done', updated_at = ? WHERE id = ?", (sql.ts(at), job[0]))
+                return 0
+            due = [(t, timers.snapshot(t)) for when, t in timers.waiting_timers(unit.workflow) if when <= at]
+            before = {r.id for r in unit.rows}
+            unit.workflow.refresh_timers()
+            changed = [(t, was) for t, was in due if timers.snapshot(t) != was]
+            fired = [t for t, was in changed if not timers.cycle_ended(was)]
+            if not changed:  # Spiff's clock says not yet (it fires strictly after the due time): retry soon
+                sql.run("UPDATE timer_jobs SET due_at = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                        (sql.ts(at + timedelta(seconds=1)), sql.ts(at), job[0]))
+                return 0
+            unit.run()
+            unit.settle()
+            if unit.inst.status == "running" and unit.workflow.is_completed():
+                unit.end("completed")
+            if fired:
+                unit.event("timer.fired", None, None, None, {"timers": [timers.describe(t) for t in fired],
+                                                             "job": job[0]})
+            else:  # only cycles that had run their repetitions were closed
+                unit.event("timer.ended", None, None, None, {"timers": [timers.describe(t) for t, _ in changed],
+                                                             "job": job[0]})
+            self._write(unit, before)
+            self._save(unit)
+        self.states.put(unit.inst.id, unit.inst.version + 1, unit.d.id, unit.workflow)
+        return 1
 
     def _load(self, sql: Sql, *, task_id: int | None = None, instance_id: int | None = None,
               lock: bool = False) -> tuple[Unit, TaskRow | None]:
@@ -557,6 +625,8 @@ class WorkflowEngine:
                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
                      [(n.user_id, n.kind, n.title[:300], n.body, unit.inst.id, n.task.id if n.task else None,
                        sql.ts(at)) for n in unit.notices])
+        if unit.d.has_timers:
+            timers.sync(sql, unit.inst.id, unit.workflow, at)
         unit.written = True
         return created
 
