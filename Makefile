@@ -39,6 +39,7 @@ bench: install-test
 	$(BIN)/python bench/engine.py --out bench/report.md
 	$(BIN)/python bench/org.py --out bench/report-org.md
 	$(BIN)/python bench/api.py --out bench/report-api.md
+	$(BIN)/python bench/timers.py --out bench/report-timers.md
 
 clean:
 	rm -rf var .pytest_cache

@@ -466,6 +466,36 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     server.run(sockets=[_listening_socket(host, port)])
 
 
+def _celery():
+    settings = get_settings()
+    if not settings.redis_url:
+        err.print("错误：未设置 DJFLOW_REDIS_URL；没有 Redis 时 djflow serve 自己处理定时器，无需 worker/beat",
+                  markup=False)
+        raise typer.Exit(1)
+    from engine.scheduler.worker import make_celery
+
+    return make_celery(settings)
+
+
+@app.command()
+def worker(concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=64, help="并发进程数")] = 2,
+           name: Annotated[str | None, typer.Option("--name", help="worker 名称（默认 主机名）")] = None) -> None:
+    """运行 Celery worker：触发到期的定时器（需 DJFLOW_REDIS_URL）。"""
+    args = ["worker", "--loglevel=INFO", "--pool=prefork", f"--concurrency={concurrency}", "--without-gossip",
+            "--without-mingle"]
+    if name:
+        args.append(f"--hostname={name}")
+    _celery().worker_main(args)
+
+
+@app.command()
+def beat(schedule: Annotated[Path, typer.Option("--schedule", help="beat 的状态文件")] = Path("var/celerybeat-schedule")
+         ) -> None:
+    """运行 Celery beat：每 DJFLOW_TIMER_TICK_SECONDS 秒检查一次到期的定时器（需 DJFLOW_REDIS_URL；只运行一个）。"""
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    _celery().start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])
+
+
 def _start_ticker(app) -> None:
     """Without Redis, this process fires due timers itself (engine/scheduler/ticker.py)."""
     settings = app.state.engine.settings

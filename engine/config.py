@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Without redis_url, `djflow serve` fires due BPMN timers from a thread this often (seconds; 0: never).
     timer_tick_seconds: float = 5.0
+    # With redis_url: the Celery queue djflow worker consumes and djflow beat fills, and how long an
+    # unacknowledged job waits before Redis hands it to another worker (its worker died).
+    celery_queue: str = "djflow"
+    celery_visibility_timeout: int = 60
+    # A queued timer job not fired within this many seconds (its message died with a worker) is queued again.
+    timer_requeue_seconds: int = 60
     secret_key: str = _DEV_SECRET
     data_key: str | None = None
     # Comma-separated keys that were DJFLOW_DATA_KEY before a rotation; they only decrypt.

@@ -48,6 +48,8 @@ class TimerJob(Base):
     status: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting | done
     attempts: Mapped[int] = mapped_column(default=0)
     locked_by: Mapped[str | None] = mapped_column(String(100))
+    # queued for a worker until then (djflow beat does not queue it again before)
+    locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now)

@@ -65,6 +65,9 @@ _INSTANCE_VIEW = ("SELECT i.id, i.definition_key, i.definition_version, i.title,
                   "JOIN users u ON u.id = i.initiator_id")
 
 
+BUSY = -1  # fire_job: the instance is locked by an action right now
+
+
 class WorkflowEngine:
     def __init__(self, db: Database, settings: Settings | None = None):
         self.db = db
@@ -522,16 +525,37 @@ class WorkflowEngine:
             moved += outcome
         return moved
 
-    def _fire_next(self, busy: list[int]) -> int | None:
-        """Claim the most overdue timer job and fire its instance: 1 if it moved, 0 if not, None
-        when nothing is due. A job whose instance someone is acting on right now goes to `busy`
-        and waits for the next tick (that action rewrites the job anyway)."""
+    def fire_job(self, job_id: int) -> int | None:
+        """Fire one queued timer job (a worker's task): 1 if its instance moved, 0 if not, None when
+        the job is not due any more (fired already, or moved on by an action), BUSY while someone
+        is acting on its instance (try again in a moment). Safe to run twice."""
+        busy: list[int] = []
+        moved = self._fire_next(busy, job_id=job_id)
+        return BUSY if busy else moved
+
+    def queue_due(self, *, limit: int = 1000, hold_seconds: float = 60.0) -> list[int]:
+        """The due timer jobs nobody has queued in the last `hold_seconds`, marked as queued
+        (djflow beat's tick hands each to a worker; one lost with its worker is queued again)."""
+        at = now()
+        with self.db.transaction() as sql:
+            rows = sql.rows(
+                "UPDATE timer_jobs SET locked_until = ? WHERE id IN (SELECT id FROM timer_jobs WHERE status = 'waiting' "
+                "AND due_at <= ? AND (locked_until IS NULL OR locked_until <= ?) ORDER BY due_at LIMIT ?"
+                + (" FOR UPDATE SKIP LOCKED" if sql.pg else "") + ") RETURNING id",
+                (sql.ts(at + timedelta(seconds=hold_seconds)), sql.ts(at), sql.ts(at), limit))
+        return sorted(r[0] for r in rows)
+
+    def _fire_next(self, busy: list[int], *, job_id: int | None = None) -> int | None:
+        """Claim the most overdue timer job (or `job_id`) and fire its instance: 1 if it moved, 0 if
+        not, None when nothing is due. A job whose instance someone is acting on right now goes to
+        `busy` and waits for the next tick (that action rewrites the job anyway)."""
         at = now()
         skip = f" AND id NOT IN ({', '.join('?' * len(busy))})" if busy else ""
+        only = " AND id = ?" if job_id is not None else ""
         with self.db.transaction() as sql:
-            job = sql.row(f"SELECT id, instance_id FROM timer_jobs WHERE status = 'waiting' AND due_at <= ?{skip} "
+            job = sql.row(f"SELECT id, instance_id FROM timer_jobs WHERE status = 'waiting' AND due_at <= ?{skip}{only} "
                           "ORDER BY due_at LIMIT 1" + (" FOR UPDATE SKIP LOCKED" if sql.pg else ""),
-                          (sql.ts(at), *busy))
+                          (sql.ts(at), *busy, *([job_id] if job_id is not None else [])))
             if job is None:
                 return None
             # The instance before anything else, without waiting: an action holds the instance's lock

@@ -18,7 +18,8 @@ KIND = "timer"
 
 _UPSERT = ("INSERT INTO timer_jobs (instance_id, kind, ref, due_at, payload, status, attempts, created_at, updated_at) "
            "VALUES (?, ?, '', ?, ?, 'waiting', 0, ?, ?) ON CONFLICT (instance_id, kind, ref) DO UPDATE SET "
-           "due_at = excluded.due_at, payload = excluded.payload, status = 'waiting', updated_at = excluded.updated_at")
+           "due_at = excluded.due_at, payload = excluded.payload, status = 'waiting', locked_until = NULL, "
+           "updated_at = excluded.updated_at")
 _DONE = ("UPDATE timer_jobs SET status = 'done', updated_at = ? WHERE instance_id = ? AND kind = ? AND ref = '' "
          "AND status = 'waiting'")
 
