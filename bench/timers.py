@@ -159,12 +159,18 @@ def run(eng, url: str, workers: int, n: int, tmp: Path) -> dict:
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+            for _ in range(200):  # until its pool children are gone too (they may requeue a message)
+                try:
+                    os.killpg(p.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
         for log in logs:
             log.close()
+        from engine.scheduler.worker import drop_queue
+
         r = redis.Redis.from_url(REDIS_URL)
-        mine = list(r.scan_iter(f"*{queue}*"))
-        if mine:
-            r.delete(*mine)
+        drop_queue(r, queue)
         r.close()
     if count != n or distinct != n:
         raise SystemExit(f"{workers} worker(s): {count} timer.fired events for {distinct} of {n} instances")

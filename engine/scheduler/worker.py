@@ -70,5 +70,17 @@ def _app() -> Celery:
     return make_celery(get_settings())
 
 
+def drop_queue(r, queue: str) -> None:
+    """Remove one Celery queue's keys from Redis and its entries in kombu's shared unacked
+    bookkeeping, leaving everyone else's data alone."""
+    for tag, value in list(r.hscan_iter("unacked")):
+        if queue.encode() in value:
+            r.hdel("unacked", tag)
+            r.zrem("unacked_index", tag)
+    mine = list(r.scan_iter(f"*{queue}*"))
+    if mine:
+        r.delete(*mine)
+
+
 # `celery -A engine.scheduler.worker worker` finds this; `djflow worker` / `djflow beat` use it too.
 app = _app() if get_settings().redis_url else None

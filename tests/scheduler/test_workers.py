@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from engine import Database, WorkflowEngine
 from engine.config import REPO_ROOT
 from engine.models import AuditEvent, ProcessInstance
+from engine.scheduler.worker import drop_queue
 from engine.setup import init
 from tests.conftest import make_settings, require_service
 from tests.scheduler.test_timers import DATA, deploy_timer_processes, open_tasks
@@ -74,11 +75,23 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(5)
-        # only this test's keys: its queue and kombu's bindings for it, all named after the queue
-        mine = list(self.redis.scan_iter(f"*{self.queue}*"))
-        if mine:
-            self.redis.delete(*mine)
+            _wait_group_gone(p.pid)  # a pool child may still put its unacknowledged message back
+        drop_queue(self.redis, self.queue)  # only this test's keys and bookkeeping
         self.redis.close()
+
+
+def _wait_group_gone(pgid: int, seconds: float = 15) -> None:
+    """Until no process of the group is left (SIGKILL after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        if time.monotonic() > deadline:
+            os.killpg(pgid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+        time.sleep(0.1)
 
 
 @pytest.fixture
