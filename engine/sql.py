@@ -91,9 +91,7 @@ class Sql:
         """A write (UPDATE, DELETE or INSERT without RETURNING) sent later (see the class). With
         `expect`, the number of rows it must touch; otherwise `error` is raised (when it is sent)."""
         if not self._queue:
-            n = self.run(sql, params)
-            if expect is not None and n != expect:
-                raise error or RuntimeError(f"{sql[:60]}: {n} rows, expected {expect}")
+            _expected(sql, self.run(sql, params), expect, error)
             return
         self._deferred.append((sql, params, expect, error))
 
@@ -186,6 +184,9 @@ def _check(queue: list, got) -> None:
     counts = iter(got or ())
     for sql, _p, expect, error in queue:
         if expect is not None:
-            n = next(counts)
-            if n != expect:
-                raise error or RuntimeError(f"{sql[:60]}: {n} rows, expected {expect}")
+            _expected(sql, next(counts), expect, error)
+
+
+def _expected(sql: str, n: int, expect: int | None, error: Exception | None) -> None:
+    if expect is not None and n != expect:
+        raise error or RuntimeError(f"{sql[:60]}: {n} rows, expected {expect}")

@@ -180,8 +180,7 @@ class Unit:
         if outcome == APPROVED:
             spiff_task.run()
             self.run()
-            if self.workflow.is_completed():
-                self.end("completed")
+            self.end_if_completed()
             return
         policy = node.properties.get("rejectPolicy", "end")
         reason = next((r.comment for r in act if r.outcome == "rejected" and r.comment), None) or "驳回"
@@ -206,6 +205,11 @@ class Unit:
         self.decided[-1]["returned_to"] = target.task_spec.name
         self.return_to(target, {"kind": "returned", "from_node": node.node_id, "from_node_name": node.name,
                                 "by": by, "reason": reason, "policy": policy})
+
+    def end_if_completed(self) -> None:
+        """A running instance whose workflow has reached its end is completed."""
+        if self.inst.status == "running" and self.workflow.is_completed():
+            self.end("completed")
 
     def end(self, status: str) -> None:
         self.inst.status, self.inst.ended_at = status, self.at

@@ -120,8 +120,10 @@ class Org(NamedTuple):
 
 
 _ORG = "SELECT id, code, name, kind, parent_id, path FROM org_units WHERE "
-_ANCESTORS = ("WITH RECURSIVE up(id) AS (SELECT id FROM org_units WHERE id = ? UNION ALL SELECT o.parent_id FROM org_units o JOIN up ON "
-              "o.id = up.id WHERE o.parent_id IS NOT NULL) SELECT o.id, o.code, o.name, o.kind, o.parent_id, o.path "
+# `up`: the org unit ? and its ancestors' ids (a CTE to put in front of a statement that uses them).
+ANCESTOR_IDS = ("WITH RECURSIVE up(id) AS (SELECT id FROM org_units WHERE id = ? UNION ALL SELECT o.parent_id FROM "
+                "org_units o JOIN up ON o.id = up.id WHERE o.parent_id IS NOT NULL)")
+_ANCESTORS = (f"{ANCESTOR_IDS} SELECT o.id, o.code, o.name, o.kind, o.parent_id, o.path "
               "FROM up JOIN org_units o ON o.id = up.id")
 _ACTIVE = " JOIN users u ON u.id = x.uid AND u.status = 'active' "
 # A delegation `d` of user `u` in force at ? (twice), and its delegate `g` when active

@@ -27,7 +27,6 @@ from engine.approvals.rows import INSTANCE_COLS, TASK_COLS, InstanceRow, TaskRow
 from engine.approvals.unit import ProcessError, Unit
 from engine.audit import NewEvent, append_events
 from engine.clock import SHANGHAI, as_utc, now
-from engine.scheduler import timers
 from engine.config import Settings, get_settings
 from engine.db import Database
 from engine.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
@@ -50,6 +49,7 @@ from engine.runtime.views import (
     TaskDetail,
     TaskView,
 )
+from engine.scheduler import timers
 from engine.sql import Sql
 
 __all__ = ["ACTION_NAMES", "ActionInput", "ProcessError", "WorkflowEngine"]
@@ -111,8 +111,7 @@ class WorkflowEngine:
                     raise InvalidInput(f"流程 {key} 没有发起人任务，不能随启动提交数据")
                 A.submit(self, unit, first, user, ActionInput(data=data))
                 unit.settle()
-            if unit.inst.status == "running" and workflow.is_completed():
-                unit.end("completed")
+            unit.end_if_completed()
             inst.id = sql.row(
                 "INSERT INTO process_instances (definition_id, definition_key, definition_version, business_key, "
                 "title, initiator_id, status, state, serializer_version, version, started_at, ended_at) "
@@ -514,8 +513,7 @@ class WorkflowEngine:
         """Fire the BPMN timers that are due, one instance per transaction; returns how many
         instances moved. Safe to run from any number of processes at once."""
         with self.db.autocommit() as sql:  # a read first: most ticks find nothing, and take no write lock
-            if sql.row("SELECT 1 FROM timer_jobs WHERE status = 'waiting' AND due_at <= ? LIMIT 1",
-                       (sql.ts(now()),)) is None:
+            if not timers.any_due(sql, now()):
                 return 0
         moved, busy = 0, []
         for _ in range(limit):
@@ -536,26 +534,16 @@ class WorkflowEngine:
     def queue_due(self, *, limit: int = 1000, hold_seconds: float = 60.0) -> list[int]:
         """The due timer jobs nobody has queued in the last `hold_seconds`, marked as queued
         (djflow beat's tick hands each to a worker; one lost with its worker is queued again)."""
-        at = now()
         with self.db.transaction() as sql:
-            rows = sql.rows(
-                "UPDATE timer_jobs SET locked_until = ? WHERE id IN (SELECT id FROM timer_jobs WHERE status = 'waiting' "
-                "AND due_at <= ? AND (locked_until IS NULL OR locked_until <= ?) ORDER BY due_at LIMIT ?"
-                + (" FOR UPDATE SKIP LOCKED" if sql.pg else "") + ") RETURNING id",
-                (sql.ts(at + timedelta(seconds=hold_seconds)), sql.ts(at), sql.ts(at), limit))
-        return sorted(r[0] for r in rows)
+            return timers.mark_queued(sql, now(), hold_seconds=hold_seconds, limit=limit)
 
     def _fire_next(self, busy: list[int], *, job_id: int | None = None) -> int | None:
         """Claim the most overdue timer job (or `job_id`) and fire its instance: 1 if it moved, 0 if
         not, None when nothing is due. A job whose instance someone is acting on right now goes to
         `busy` and waits for the next tick (that action rewrites the job anyway)."""
         at = now()
-        skip = f" AND id NOT IN ({', '.join('?' * len(busy))})" if busy else ""
-        only = " AND id = ?" if job_id is not None else ""
         with self.db.transaction() as sql:
-            job = sql.row(f"SELECT id, instance_id FROM timer_jobs WHERE status = 'waiting' AND due_at <= ?{skip}{only} "
-                          "ORDER BY due_at LIMIT 1" + (" FOR UPDATE SKIP LOCKED" if sql.pg else ""),
-                          (sql.ts(at), *busy, *([job_id] if job_id is not None else [])))
+            job = timers.claim(sql, at, skip=busy, job_id=job_id)
             if job is None:
                 return None
             # The instance before anything else, without waiting: an action holds the instance's lock
@@ -566,21 +554,19 @@ class WorkflowEngine:
                 return 0
             unit, _row = self._load(sql, instance_id=job[1], lock=True)
             if unit.inst.status != "running":
-                sql.run("UPDATE timer_jobs SET status = 'done', updated_at = ? WHERE id = ?", (sql.ts(at), job[0]))
+                timers.close(sql, job[0], at)
                 return 0
             due = [(t, timers.snapshot(t)) for when, t in timers.waiting_timers(unit.workflow) if when <= at]
             before = {r.id for r in unit.rows}
             unit.workflow.refresh_timers()
             changed = [(t, was) for t, was in due if timers.snapshot(t) != was]
             fired = [t for t, was in changed if not timers.cycle_ended(was)]
-            if not changed:  # Spiff's clock says not yet (it fires strictly after the due time): retry soon
-                sql.run("UPDATE timer_jobs SET due_at = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
-                        (sql.ts(at + timedelta(seconds=1)), sql.ts(at), job[0]))
+            if not changed:  # Spiff's clock says not yet
+                timers.retry_soon(sql, job[0], at)
                 return 0
             unit.run()
             unit.settle()
-            if unit.inst.status == "running" and unit.workflow.is_completed():
-                unit.end("completed")
+            unit.end_if_completed()
             if fired:
                 unit.event("timer.fired", None, None, None, {"timers": [timers.describe(t) for t in fired],
                                                              "job": job[0]})

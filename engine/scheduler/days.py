@@ -18,6 +18,7 @@ from engine.db import Database
 from engine.errors import FieldProblem, Forbidden, InvalidInput, NotFound
 from engine.identity.principal import Principal
 from engine.models import CalendarDay, OrgUnit
+from engine.org.rules import ANCESTOR_IDS
 from engine.scheduler.calendar import Coverage, WorkCalendar
 from engine.sql import Sql
 
@@ -36,21 +37,25 @@ class DayView:
     org_code: str | None  # the unit whose entry decides this day (None: everyone's)
 
 
-def calendar_for(sql: Sql, org_id: int | None, *, around: date | None = None) -> WorkCalendar:
-    """The calendar of the unit `org_id` (None: everyone's) near the day `around`: the global
-    overrides, then the unit's own and its ancestors', the nearest unit's entry winning. One statement."""
-    at = around or today()
+def _entries(sql: Sql, org_id: int | None, first: date, last: date) -> dict[date, tuple[bool, str, str | None]]:
+    """The local days from `first` to `last` that apply to the unit `org_id` (None: everyone's):
+    day → (worked, note, code of the unit whose entry decides it, None for a global one). A global
+    entry is overridden by the unit's own or an ancestor's, the nearest unit winning."""
     rows = sql.rows(
-        "WITH RECURSIVE up(id) AS (SELECT id FROM org_units WHERE id = ? UNION ALL SELECT o.parent_id FROM "
-        "org_units o JOIN up ON o.id = up.id WHERE o.parent_id IS NOT NULL) "
-        "SELECT c.day, c.workday FROM calendar_days c LEFT JOIN org_units o ON o.id = c.org_unit_id "
+        f"{ANCESTOR_IDS} SELECT c.day, c.workday, c.note, o.code FROM calendar_days c LEFT JOIN org_units o ON o.id = c.org_unit_id "
         "WHERE c.day >= ? AND c.day <= ? AND (c.org_unit_id IS NULL OR c.org_unit_id IN (SELECT id FROM up)) "
         "ORDER BY c.day, length(o.path) NULLS FIRST",
-        (org_id, _day(sql, at - _BEHIND), _day(sql, at + _AHEAD)))
-    overrides: dict[date, bool] = {}
-    for day, worked in rows:  # per day, global first, then from the top unit down: the last one wins
-        overrides[day if isinstance(day, date) else date.fromisoformat(day)] = bool(worked)
-    return WorkCalendar(overrides)
+        (org_id, _day(sql, first), _day(sql, last)))
+    out: dict[date, tuple[bool, str, str | None]] = {}
+    for day, worked, note, code in rows:  # per day, global first, then from the top unit down: the last wins
+        out[day if isinstance(day, date) else date.fromisoformat(day)] = (bool(worked), note or "", code)
+    return out
+
+
+def calendar_for(sql: Sql, org_id: int | None, *, around: date | None = None) -> WorkCalendar:
+    """The calendar of the unit `org_id` (None: everyone's) near the day `around`. One statement."""
+    at = around or today()
+    return WorkCalendar({d: e[0] for d, e in _entries(sql, org_id, at - _BEHIND, at + _AHEAD).items()})
 
 
 def _day(sql: Sql, d: date):
@@ -67,24 +72,17 @@ class CalendarDays:
             raise InvalidInput("年份应在 1900 到 2200 之间", errors=[FieldProblem("year", "超出范围")])
         with self.db.read() as s:
             org = self._org(s, org_code)
-            entries = {}
-            q = select(CalendarDay, OrgUnit.code, OrgUnit.path).outerjoin(OrgUnit, OrgUnit.id == CalendarDay.org_unit_id) \
-                .where(CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
-            for entry, code, path in s.execute(q).all():
-                if code is None or (org is not None and org.path.startswith(path)):
-                    best = entries.get(entry.day)
-                    if best is None or (code is not None and (best[1] is None or len(path) > len(best[2]))):
-                        entries[entry.day] = (entry, code, path or "")
-        cal = WorkCalendar({d: e.workday for d, (e, _c, _p) in entries.items()})
+            entries = _entries(Sql.of(s), org.id if org else None, date(year, 1, 1), date(year, 12, 31))
+        cal = WorkCalendar({d: e[0] for d, e in entries.items()})
+        coverage = cal.coverage(year)
         out, day = [], date(year, 1, 1)
         while day.year == year:
             local = entries.get(day)
-            worked = cal.is_workday(day)
-            source = "local" if local else ("official" if cal.coverage(year).official else "weekend")
-            out.append(DayView(day.isoformat(), day.isoweekday(), worked, cal.holiday_name(day), source,
-                               local[0].note if local else "", local[1] if local else None))
+            source = "local" if local else ("official" if coverage.official else "weekend")
+            out.append(DayView(day.isoformat(), day.isoweekday(), cal.is_workday(day), cal.holiday_name(day), source,
+                               local[1] if local else "", local[2] if local else None))
             day += timedelta(days=1)
-        return out, cal.coverage(year)
+        return out, coverage
 
     def set(self, principal: Principal, day: date, *, workday: bool, note: str = "",
             org_code: str | None = None) -> DayView:

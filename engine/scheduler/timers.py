@@ -6,7 +6,7 @@ the instance's timers in the same transaction as the state they change, so each 
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
@@ -22,6 +22,40 @@ _UPSERT = ("INSERT INTO timer_jobs (instance_id, kind, ref, due_at, payload, sta
            "updated_at = excluded.updated_at")
 _DONE = ("UPDATE timer_jobs SET status = 'done', updated_at = ? WHERE instance_id = ? AND kind = ? AND ref = '' "
          "AND status = 'waiting'")
+
+
+def any_due(sql: Sql, at: datetime) -> bool:
+    return sql.row("SELECT 1 FROM timer_jobs WHERE status = 'waiting' AND due_at <= ? LIMIT 1", (sql.ts(at),)) is not None
+
+
+def claim(sql: Sql, at: datetime, *, skip: list[int], job_id: int | None = None) -> tuple[int, int] | None:
+    """(job id, instance id) of the most overdue waiting job (or `job_id`), row-locked, passing over
+    jobs other transactions hold (SKIP LOCKED) and the ids in `skip`."""
+    others = f" AND id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
+    only = " AND id = ?" if job_id is not None else ""
+    return sql.row(f"SELECT id, instance_id FROM timer_jobs WHERE status = 'waiting' AND due_at <= ?{others}{only} "
+                   "ORDER BY due_at LIMIT 1" + (" FOR UPDATE SKIP LOCKED" if sql.pg else ""),
+                   (sql.ts(at), *skip, *([job_id] if job_id is not None else [])))
+
+
+def close(sql: Sql, job_id: int, at: datetime) -> None:
+    sql.run("UPDATE timer_jobs SET status = 'done', updated_at = ? WHERE id = ?", (sql.ts(at), job_id))
+
+
+def retry_soon(sql: Sql, job_id: int, at: datetime) -> None:
+    """Spiff fires a timer only strictly after its due time: look again in a second."""
+    sql.run("UPDATE timer_jobs SET due_at = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+            (sql.ts(at + timedelta(seconds=1)), sql.ts(at), job_id))
+
+
+def mark_queued(sql: Sql, at: datetime, *, hold_seconds: float, limit: int) -> list[int]:
+    """Due jobs nobody queued in the last `hold_seconds`, marked as queued until then; their ids."""
+    rows = sql.rows(
+        "UPDATE timer_jobs SET locked_until = ? WHERE id IN (SELECT id FROM timer_jobs WHERE status = 'waiting' "
+        "AND due_at <= ? AND (locked_until IS NULL OR locked_until <= ?) ORDER BY due_at LIMIT ?"
+        + (" FOR UPDATE SKIP LOCKED" if sql.pg else "") + ") RETURNING id",
+        (sql.ts(at + timedelta(seconds=hold_seconds)), sql.ts(at), sql.ts(at), limit))
+    return sorted(r[0] for r in rows)
 
 
 def has_timers(spec, subprocess_specs: dict) -> bool:

@@ -75,18 +75,14 @@ def test_a_connection_that_broke_in_use_fails_that_call_only_and_writes_nothing(
 
 
 @pytest.mark.parametrize("rows", [1, 3, 700])
-def test_a_multi_row_insert_keeps_every_row_in_order(db_url, rows):
-    db = Database(db_url)
-    try:
-        with db.transaction() as sql:
-            sql.run("CREATE TABLE many_check (n INTEGER NOT NULL, label TEXT, extra TEXT)")
-            sql.many("INSERT INTO many_check (n, label, extra) VALUES (?, ?, ?)",
-                     [(i, f"行{i}", None if i % 2 else "x") for i in range(rows)])
-        with db.transaction(write=False) as sql:
-            got = sql.rows("SELECT n, label, extra FROM many_check ORDER BY n")
-        assert got == [(i, f"行{i}", None if i % 2 else "x") for i in range(rows)]
-    finally:
-        db.dispose()
+def test_a_multi_row_insert_keeps_every_row_in_order(db, rows):
+    with db.transaction() as sql:
+        sql.run("CREATE TABLE many_check (n INTEGER NOT NULL, label TEXT, extra TEXT)")
+        sql.many("INSERT INTO many_check (n, label, extra) VALUES (?, ?, ?)",
+                 [(i, f"行{i}", None if i % 2 else "x") for i in range(rows)])
+    with db.transaction(write=False) as sql:
+        got = sql.rows("SELECT n, label, extra FROM many_check ORDER BY n")
+    assert got == [(i, f"行{i}", None if i % 2 else "x") for i in range(rows)]
 
 
 def test_autocommit_reads_leave_the_connection_in_transaction_mode(pg_url):
@@ -120,62 +116,50 @@ class _Counting:
         return getattr(self.cur, name)
 
 
-def test_deferred_writes_are_seen_by_every_later_read_and_commit_with_the_transaction(db_url):
-    db = Database(db_url)
-    try:
-        with db.transaction() as sql:
-            sql.run("CREATE TABLE defer_check (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
-            sql.many("INSERT INTO defer_check (id, n) VALUES (?, ?)", [(1, 0), (2, 0)])
-        with db.transaction() as sql:
-            sql._cur = counting = _Counting(sql._cur)
-            sql.defer("UPDATE defer_check SET n = ? WHERE id = ?", (10, 1))
-            sql.defer_many("INSERT INTO defer_check (id, n) VALUES (?, ?)", [(3, 30), (4, 40)])
-            # a read sees them: they are sent (as one statement on PostgreSQL) before it
-            assert sql.rows("SELECT id, n FROM defer_check ORDER BY id") == [(1, 10), (2, 0), (3, 30), (4, 40)]
-            assert len(counting.sent) == (2 if sql.pg else 3)
-            sql.defer("UPDATE defer_check SET n = ? WHERE id = ?", (20, 2))
-        with db.transaction(write=False) as sql:  # ... and the last one was sent before COMMIT
-            assert sql.rows("SELECT id, n FROM defer_check ORDER BY id") == [(1, 10), (2, 20), (3, 30), (4, 40)]
-    finally:
-        db.dispose()
+def test_deferred_writes_are_seen_by_every_later_read_and_commit_with_the_transaction(db):
+    with db.transaction() as sql:
+        sql.run("CREATE TABLE defer_check (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        sql.many("INSERT INTO defer_check (id, n) VALUES (?, ?)", [(1, 0), (2, 0)])
+    with db.transaction() as sql:
+        sql._cur = counting = _Counting(sql._cur)
+        sql.defer("UPDATE defer_check SET n = ? WHERE id = ?", (10, 1))
+        sql.defer_many("INSERT INTO defer_check (id, n) VALUES (?, ?)", [(3, 30), (4, 40)])
+        # a read sees them: they are sent (as one statement on PostgreSQL) before it
+        assert sql.rows("SELECT id, n FROM defer_check ORDER BY id") == [(1, 10), (2, 0), (3, 30), (4, 40)]
+        assert len(counting.sent) == (2 if sql.pg else 3)
+        sql.defer("UPDATE defer_check SET n = ? WHERE id = ?", (20, 2))
+    with db.transaction(write=False) as sql:  # ... and the last one was sent before COMMIT
+        assert sql.rows("SELECT id, n FROM defer_check ORDER BY id") == [(1, 10), (2, 20), (3, 30), (4, 40)]
 
 
-def test_a_carrying_read_sends_the_deferred_writes_in_its_own_statement(db_url):
-    db = Database(db_url)
-    try:
-        with db.transaction() as sql:
-            sql.run("CREATE TABLE carry_a (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
-            sql.run("CREATE TABLE carry_b (id INTEGER PRIMARY KEY, label TEXT)")
-            sql.run("INSERT INTO carry_a (id, n) VALUES (1, 0)")
-            sql.run("INSERT INTO carry_b (id, label) VALUES (7, '头')")
-        with db.transaction() as sql:
-            sql._cur = counting = _Counting(sql._cur)
-            sql.defer("UPDATE carry_a SET n = n + 1 WHERE id = ?", (1,), expect=1)
-            sql.defer("UPDATE carry_a SET n = n + 100 WHERE id = ?", (99,))  # touches nothing; not checked
-            got = sql.row("SELECT id, label FROM carry_b WHERE id = ?" + sql.for_update(), (7,), carry=True)
-            assert got == (7, "头")  # the count columns the writes added are not in the row
-            assert len(counting.sent) == (1 if sql.pg else 3)
+def test_a_carrying_read_sends_the_deferred_writes_in_its_own_statement(db):
+    with db.transaction() as sql:
+        sql.run("CREATE TABLE carry_a (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        sql.run("CREATE TABLE carry_b (id INTEGER PRIMARY KEY, label TEXT)")
+        sql.run("INSERT INTO carry_a (id, n) VALUES (1, 0)")
+        sql.run("INSERT INTO carry_b (id, label) VALUES (7, '头')")
+    with db.transaction() as sql:
+        sql._cur = counting = _Counting(sql._cur)
+        sql.defer("UPDATE carry_a SET n = n + 1 WHERE id = ?", (1,), expect=1)
+        sql.defer("UPDATE carry_a SET n = n + 100 WHERE id = ?", (99,))  # touches nothing; not checked
+        got = sql.row("SELECT id, label FROM carry_b WHERE id = ?" + sql.for_update(), (7,), carry=True)
+        assert got == (7, "头")  # the count columns the writes added are not in the row
+        assert len(counting.sent) == (1 if sql.pg else 3)
+    with db.transaction(write=False) as sql:
+        assert sql.rows("SELECT n FROM carry_a") == [(1,)]
+
+
+def test_a_deferred_write_that_touches_the_wrong_number_of_rows_fails_and_leaves_nothing(db):
+    with db.transaction() as sql:
+        sql.run("CREATE TABLE expect_check (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+        sql.run("INSERT INTO expect_check (id, v) VALUES (1, 1)")
+    for carry in (False, True):
+        with pytest.raises(LookupError, match="版本已变"), db.transaction() as sql:
+            sql.run("INSERT INTO expect_check (id, v) VALUES (2, 2)")
+            sql.defer("UPDATE expect_check SET v = 5 WHERE id = 1")
+            sql.defer("UPDATE expect_check SET v = 9 WHERE id = 1 AND v = ?", (42,), expect=1,
+                      error=LookupError("版本已变"))
+            if carry:
+                sql.row("SELECT 1", carry=True)
         with db.transaction(write=False) as sql:
-            assert sql.rows("SELECT n FROM carry_a") == [(1,)]
-    finally:
-        db.dispose()
-
-
-def test_a_deferred_write_that_touches_the_wrong_number_of_rows_fails_and_leaves_nothing(db_url):
-    db = Database(db_url)
-    try:
-        with db.transaction() as sql:
-            sql.run("CREATE TABLE expect_check (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
-            sql.run("INSERT INTO expect_check (id, v) VALUES (1, 1)")
-        for carry in (False, True):
-            with pytest.raises(LookupError, match="版本已变"), db.transaction() as sql:
-                sql.run("INSERT INTO expect_check (id, v) VALUES (2, 2)")
-                sql.defer("UPDATE expect_check SET v = 5 WHERE id = 1")
-                sql.defer("UPDATE expect_check SET v = 9 WHERE id = 1 AND v = ?", (42,), expect=1,
-                          error=LookupError("版本已变"))
-                if carry:
-                    sql.row("SELECT 1", carry=True)
-            with db.transaction(write=False) as sql:
-                assert sql.rows("SELECT id, v FROM expect_check") == [(1, 1)]
-    finally:
-        db.dispose()
+            assert sql.rows("SELECT id, v FROM expect_check") == [(1, 1)]
