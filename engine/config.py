@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     celery_visibility_timeout: int = 60
     # A queued timer job not fired within this many seconds (its message died with a worker) is queued again.
     timer_requeue_seconds: int = 60
+    # Service tasks (engine/runtime/services.py): the only hosts http/request may call (`host`,
+    # `host:port` or `*.domain`; JSON list in DJFLOW_SERVICE_ALLOWED_HOSTS; empty: none), retries with
+    # exponential back-off from the base (seconds), the time limit and the largest response read.
+    service_allowed_hosts: list[str] = []
+    service_retries: int = 3
+    service_backoff_seconds: float = 2.0
+    service_timeout_seconds: float = 10.0
+    service_max_response_bytes: int = 1024 * 1024
     secret_key: str = _DEV_SECRET
     data_key: str | None = None
     # Comma-separated keys that were DJFLOW_DATA_KEY before a rotation; they only decrypt.

@@ -1,4 +1,4 @@
-"""/api/process-instances: start, list, detail, history, diagram, withdraw, cancel, comments, attachments."""
+"""/api/process-instances: start, list, detail, history, diagram, withdraw, cancel, retry, comments, attachments."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -76,6 +76,12 @@ def withdraw(instance_id: Id, body: Withdraw, engine: EngineDep, principal: allo
 @router.post("/{instance_id:int}/cancel", operation_id="process_instances_cancel", response_model=ActResult)
 def cancel(instance_id: Id, body: Cancel, engine: EngineDep, principal: allowed("instance.admin")) -> ActResult:
     return engine.cancel(instance_id=instance_id, principal=principal, reason=body.reason)
+
+
+@router.post("/{instance_id:int}/retry", operation_id="process_instances_retry", response_model=ActResult)
+def retry(instance_id: Id, engine: EngineDep, principal: allowed("instance.admin")) -> ActResult:
+    """Run the failed service calls of an instance in error again (an administrator)."""
+    return engine.retry(instance_id=instance_id, principal=principal)
 
 
 @router.get("/{instance_id:int}/comments", operation_id="process_instances_comments",

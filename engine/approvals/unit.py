@@ -24,6 +24,7 @@ from engine.clock import now
 from engine.errors import EngineError, InvalidInput
 from engine.org.delegations import route_delegations
 from engine.org.rules import Person, RuleResolver, parse_rule
+from engine.runtime import services
 from engine.runtime.definitions import DefinitionRuntime, NodeConfig
 from engine.scheduler import WorkCalendar, calendar_for
 from engine.sql import Sql
@@ -76,6 +77,7 @@ class Unit:
     # set by WorkflowEngine._write: the unit's rows are written, its audit events are next
     written: bool = False
     _calendar: WorkCalendar | None = None
+    settings: object = None  # the engine's Settings (built-in service operators use them)
 
     def __post_init__(self) -> None:
         who = self.inst.initiator
@@ -134,7 +136,10 @@ class Unit:
         for _ in range(1000):
             if self.inst.status != "running":
                 return
-            ready = self.workflow.get_tasks(state=TaskState.READY, manual=True)
+            if self.d.has_services and self.run_builtins():
+                continue
+            ready = [t for t in self.workflow.get_tasks(state=TaskState.READY, manual=True)
+                     if not services.is_service(t.task_spec)]
             self.project(ready)
             for spiff_task in ready:
                 act = [r for r in self.rows if r.spiff_task_id == str(spiff_task.id) and r.kind != "cc"
@@ -154,6 +159,27 @@ class Unit:
             else:
                 return
         raise ProcessError(f"流程 {self.d.key} 在一次操作中推进超过 1000 个节点，疑似无限循环")
+
+    def run_builtins(self) -> bool:
+        """Run READY service tasks whose operator is built in (engine/runtime/services.py) and move
+        on; True when any ran. http/request tasks wait for a worker."""
+        ran = False
+        for t in services.ready(self.workflow):
+            if t.task_spec.operation_name not in services.BUILTINS:
+                continue
+            try:
+                result = services.run_builtin(self, t, self.settings)
+            except (ValueError, EngineError) as exc:
+                node = t.task_spec.bpmn_name or t.task_spec.bpmn_id
+                raise ProcessError(f"流程 {self.d.key} v{self.d.version} 的服务任务 {node}"
+                                   f"（{t.task_spec.operation_name}）失败：{exc}") from None
+            services.complete(t, result)
+            self.event("service.completed", None, None, None, {**services.describe(t), "result": result})
+            ran = True
+        if ran:
+            self.run()
+            self.end_if_completed()
+        return ran
 
     def finish_node(self, spiff_task, node: NodeConfig, act: list[TaskRow], outcome: str) -> None:
         for r in act:

@@ -33,8 +33,6 @@ _ENUMS = {
     "opinionRequired": {"true", "false"},
     "signatureRequired": {"true", "false"},
 }
-_THEN = r"then:(?:auto_approve|auto_reject|escalate(?::.+)?)"
-_TIMEOUT = re.compile(rf"remind:\d+(?:,{_THEN})?|{_THEN}")
 
 
 def properties(el: etree._Element) -> dict[str, tuple[str, int]]:
@@ -71,8 +69,16 @@ def check_property(name: str, value: str) -> str | None:
             parse_duration(value)
         except DurationError as exc:
             return f"dueIn 的取值无效：{exc}"
-    if name == "timeout" and (not value or not _TIMEOUT.fullmatch(value)):
-        return f"timeout 的取值 '{value}' 无效；例如 remind:2,then:escalate"
+    if name == "timeout":
+        from engine.scheduler import sla
+
+        try:
+            policy = sla.parse(value)
+            parse_duration(policy.every)
+            if policy.then == "escalate":
+                parse_rule(policy.escalation_rule)
+        except (ValueError, DurationError, RuleSyntaxError) as exc:
+            return str(exc) if "timeout" in str(exc) else f"timeout '{value}'：{exc}"
     return None
 
 
@@ -158,9 +164,48 @@ def lint_tree(tree: etree._ElementTree, filename: str, *, process_id: str,
         problems.append(Problem(filename, process.sourceline or 1, "DJ203", "流程没有发起人任务（发起申请）"))
 
     problems += script_problems(process, filename)
+    for other in root.iterfind("bpmn:process", NS):
+        problems += service_problems(other, filename)
     for other in root.iterfind("bpmn:process", NS):  # processes it calls run the same restricted code
         if other is not process:
             problems += script_problems(other, filename)
+    return problems
+
+
+def service_problems(process: etree._Element, filename: str) -> list[Problem]:
+    """A service task names a known operator (engine/runtime/services.py) with its required
+    parameters, and its retry settings are sane; the parameter expressions are checked with the
+    other scripts."""
+    from engine.runtime.services import OPERATORS
+
+    problems = []
+    for task in process.iter(BPMN + "serviceTask"):
+        line, label = task.sourceline or 1, f"{task.get('name') or task.get('id')}（{task.get('id')}）"
+        op = task.find(".//spiffworkflow:serviceTaskOperator", NS)
+        if op is None:
+            problems.append(Problem(filename, line, "DJ501", f"服务任务 {label} 没有 spiffworkflow:serviceTaskOperator"))
+            continue
+        name, oline = op.get("id") or "", op.sourceline or line
+        known = OPERATORS.get(name)
+        if known is None:
+            problems.append(Problem(filename, oline, "DJ502", f"服务任务 {label}：未知的服务操作 '{name}'"
+                                                               f"（可用：{', '.join(OPERATORS)}）"))
+            continue
+        given = {p.get("id"): p for p in op.iterfind(".//spiffworkflow:parameter", NS)}
+        for need in known["required"]:
+            if need not in given or given[need].get("value") is None:
+                problems.append(Problem(filename, oline, "DJ503", f"服务任务 {label}：{name} 缺少参数 {need}"))
+        for pid, p in given.items():
+            if pid not in known["required"] + known["optional"]:
+                problems.append(Problem(filename, p.sourceline or oline, "DJ503",
+                                        f"服务任务 {label}：{name} 没有参数 {pid}"))
+        retry = op.find("spiffworkflow:retry", NS)
+        if retry is not None:
+            for attr, top in (("retries", 10), ("backoff_base", 3600)):
+                value = retry.get(attr)
+                if value is not None and not (value.isdigit() and int(value) <= top):
+                    problems.append(Problem(filename, retry.sourceline or oline, "DJ504",
+                                            f"服务任务 {label}：retry {attr} 应为 0 到 {top} 的整数，而不是 '{value}'"))
     return problems
 
 
@@ -177,8 +222,9 @@ def script_problems(process: etree._Element, filename: str) -> list[Problem]:
     for tag in ("preScript", "postScript"):
         for el in process.iter(SPIFF + tag):
             found.append((el, el.text or "", "exec"))
+    params = [(el, el.get("value") or "", "eval") for el in process.iter(SPIFF + "parameter")]
     problems = []
-    for el, source, mode in found:
+    for el, source, mode in found + params:
         if not source.strip():
             continue
         owner = el.getparent()

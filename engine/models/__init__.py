@@ -15,11 +15,12 @@ from engine.models.org import (
     User,
     UserRole,
 )
-from engine.models.runtime import Attachment, Comment, IdempotencyKey, Notification, ProcessInstance, Task
+from engine.models.runtime import (Attachment, Comment, IdempotencyKey, Notification, PointsEntry, ProcessInstance,
+                                   Task)
 from engine.models.scheduler import CalendarDay, TimerJob
 
 __all__ = [
-    "Attachment", "AuditEvent", "AuditHead", "CalendarDay", "Comment", "IdempotencyKey", "Notification", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
+    "Attachment", "AuditEvent", "AuditHead", "CalendarDay", "Comment", "IdempotencyKey", "Notification", "PointsEntry", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
     "OrgUnitHistory", "PartyStatusHistory", "Position", "ProcessDefinition", "ProcessInstance", "Role",
     "SystemSetting", "Task", "TimerJob", "User", "UserRole",
 ]

@@ -138,3 +138,17 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class PointsEntry(Base):
+    """积分 ledger: points awarded to a member by a process (the points/award service operator)."""
+
+    __tablename__ = "points_ledger"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    points: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(200))
+    instance_id: Mapped[int | None] = mapped_column(BigId)
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=now)

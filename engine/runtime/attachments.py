@@ -96,8 +96,11 @@ def store_blob(settings: Settings, content: bytes) -> str:
 
 
 def insert(sql: Sql, settings: Settings, *, instance_id: int | None, task_id: int | None, filename: str,
-           content_type: str, content: bytes, purpose: str, user_id: int, at) -> int:
-    check_file(settings, filename, content_type, content)
+           content_type: str, content: bytes, purpose: str, user_id: int, at, uploaded: bool = True) -> int:
+    """Store a file and its attachment row; an `uploaded` file is checked first (djflow's own
+    files, such as an archive/snapshot, are not uploads)."""
+    if uploaded:
+        check_file(settings, filename, content_type, content)
     digest = store_blob(settings, content)
     return sql.row("INSERT INTO attachments (instance_id, task_id, sha256, filename, content_type, size, purpose, "
                    "uploaded_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",

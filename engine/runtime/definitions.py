@@ -15,6 +15,7 @@ from engine.errors import NotFound
 from engine.forms.store import make_validator
 from engine.runtime.scripts import make_script_engine
 from engine.runtime.serializer import load_spec
+from engine.runtime.services import make_asynchronous
 from engine.scheduler.timers import has_timers
 from engine.sql import Sql
 
@@ -64,6 +65,8 @@ class DefinitionRuntime:
     nodes: dict
     script_engine: object
     has_timers: bool = False  # any timer event: its instances get a timer job (engine/scheduler/timers.py)
+    has_services: bool = False  # any service task (engine/runtime/services.py)
+    has_sla: bool = False  # any approval node with a timeout policy (engine/scheduler/sla.py)
 
     def node(self, node_id: str) -> NodeConfig:
         raw = self.nodes.get(node_id)
@@ -95,7 +98,9 @@ class DefinitionCache:
             subprocess_specs=subprocess_specs, settings=values, form_refs=Sql.from_json(row[6]),
             nodes=Sql.from_json(row[7]),
             script_engine=make_script_engine({"settings": values}, time_limit=self._script_time_limit),
-            has_timers=has_timers(spec, subprocess_specs))
+            has_timers=has_timers(spec, subprocess_specs),
+            has_services=make_asynchronous([spec, *subprocess_specs.values()]),
+            has_sla=any((n.get("properties") or {}).get("timeout") for n in (Sql.from_json(row[7]) or {}).values()))
         with self._lock:
             return self._by_id.setdefault(definition_id, runtime)
 

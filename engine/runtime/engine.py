@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from dataclasses import asdict
@@ -32,7 +34,7 @@ from engine.db import Database
 from engine.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from engine.identity.permissions import PERMISSIONS
 from engine.identity.principal import ClientInfo, Principal
-from engine.runtime import attachments
+from engine.runtime import attachments, services
 from engine.runtime.attachments import AttachmentView
 from engine.runtime.definitions import DefinitionCache
 from engine.runtime.serializer import STATE_VERSION, dump_state, load_state
@@ -49,8 +51,10 @@ from engine.runtime.views import (
     TaskDetail,
     TaskView,
 )
-from engine.scheduler import timers
+from engine.scheduler import sla, timers
 from engine.sql import Sql
+
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 __all__ = ["ACTION_NAMES", "ActionInput", "ProcessError", "WorkflowEngine"]
 
@@ -203,7 +207,7 @@ class WorkflowEngine:
         self._check_visible(principal, instance_id, perm="instance.admin")
         with self._unit(instance_id=instance_id, username=principal.username, need="instance.admin",
                         client=principal.client) as (unit, user, _):
-            if unit.inst.status != "running":
+            if unit.inst.status not in ("running", "error"):  # one in error may be given up on
                 raise Conflict(f"流程实例 {instance_id} 已结束（{unit.inst.status}）")
             before = {r.id for r in unit.rows}
             unit.workflow.cancel()
@@ -538,45 +542,193 @@ class WorkflowEngine:
             return timers.mark_queued(sql, now(), hold_seconds=hold_seconds, limit=limit)
 
     def _fire_next(self, busy: list[int], *, job_id: int | None = None) -> int | None:
-        """Claim the most overdue timer job (or `job_id`) and fire its instance: 1 if it moved, 0 if
-        not, None when nothing is due. A job whose instance someone is acting on right now goes to
-        `busy` and waits for the next tick (that action rewrites the job anyway)."""
+        """Claim the most overdue job (or `job_id`) and run it: fire a timer job's instance, or make a
+        service job's call. 1 if the instance moved, 0 if not, None when nothing is due. A timer job
+        whose instance someone is acting on right now goes to `busy` and waits for the next tick (that
+        action rewrites the job anyway)."""
         at = now()
+        call = unit = None
         with self.db.transaction() as sql:
             job = timers.claim(sql, at, skip=busy, job_id=job_id)
             if job is None:
                 return None
-            # The instance before anything else, without waiting: an action holds the instance's lock
-            # and then rewrites this job, so waiting here with the job locked could deadlock with it.
-            if sql.pg and sql.row("SELECT id FROM process_instances WHERE id = ? FOR UPDATE SKIP LOCKED",
-                                  (job[1],)) is None:
-                busy.append(job[0])
+            if job[2] == services.KIND:  # called after this commit, with no lock held
+                call = services.lease(sql, job[0], at, seconds=self.settings.service_timeout_seconds + 30,
+                                      worker=_WORKER)
+            elif job[2] == sla.KIND:
+                unit = self._fire_sla(sql, job, busy, at)
+            else:
+                unit = self._fire_timer(sql, job, busy, at)
+        if call is not None:
+            return self._service_call(call)
+        if unit is None:
+            return 0
+        self.states.put(unit.inst.id, unit.inst.version + 1, unit.d.id, unit.workflow)
+        return 1
+
+    def _fire_timer(self, sql: Sql, job: tuple, busy: list[int], at: datetime) -> Unit | None:
+        """Fire the due timers of a claimed job's instance; the unit when it moved (None: not)."""
+        # The instance before anything else, without waiting: an action holds the instance's lock
+        # and then rewrites this job, so waiting here with the job locked could deadlock with it.
+        if sql.pg and sql.row("SELECT id FROM process_instances WHERE id = ? FOR UPDATE SKIP LOCKED",
+                              (job[1],)) is None:
+            busy.append(job[0])
+            return None
+        unit, _row = self._load(sql, instance_id=job[1], lock=True)
+        if unit.inst.status != "running":
+            timers.close(sql, job[0], at)
+            return None
+        due = [(t, timers.snapshot(t)) for when, t in timers.waiting_timers(unit.workflow) if when <= at]
+        before = {r.id for r in unit.rows}
+        unit.workflow.refresh_timers()
+        changed = [(t, was) for t, was in due if timers.snapshot(t) != was]
+        fired = [t for t, was in changed if not timers.cycle_ended(was)]
+        if not changed:  # Spiff's clock says not yet
+            timers.retry_soon(sql, job[0], at)
+            return None
+        unit.run()
+        unit.settle()
+        unit.end_if_completed()
+        if fired:
+            unit.event("timer.fired", None, None, None, {"timers": [timers.describe(t) for t in fired],
+                                                         "job": job[0]})
+        else:  # only cycles that had run their repetitions were closed
+            unit.event("timer.ended", None, None, None, {"timers": [timers.describe(t) for t, _ in changed],
+                                                         "job": job[0]})
+        self._write(unit, before)
+        self._save(unit)
+        return unit
+
+    def _fire_sla(self, sql: Sql, job: tuple, busy: list[int], at: datetime) -> Unit | None:
+        """The next step of an overdue slot's timeout policy (engine/scheduler/sla.py)."""
+        if sql.pg and sql.row("SELECT id FROM process_instances WHERE id = ? FOR UPDATE SKIP LOCKED",
+                              (job[1],)) is None:
+            busy.append(job[0])
+            return None
+        unit, _row = self._load(sql, instance_id=job[1], lock=True)
+        ref = sql.row("SELECT ref FROM timer_jobs WHERE id = ?", (job[0],))[0]
+        row = next((r for r in unit.rows if str(r.id) == ref), None)
+        if unit.inst.status != "running" or row is None or row.status != "open":
+            timers.close(sql, job[0], at)
+            return None
+        node = unit.d.node(row.node_id)
+        policy = sla.parse(node.properties["timeout"])
+        step = sla.step_of(sql, job[0])
+        before = {r.id for r in unit.rows}
+        what = {"node": node.node_id, "node_name": node.name, "due_at": _iso(row.due_at), "job": job[0]}
+        escalated = bool(row.note and row.note.get("kind") == "escalated")
+        if step < policy.reminders:
+            unit.notify(row.assignee_id, "task.overdue", f"超期提醒：{unit.inst.title}「{row.node_name}」",
+                        f"已超过办理期限（{_local(row.due_at)}），请尽快办理（第 {step + 1}/{policy.reminders} 次提醒）",
+                        row)
+            unit.event("sla.remind", None, row.assignee_id, row, {**what, "reminder": step + 1,
+                                                                  "of": policy.reminders})
+            sla.next_step(sql, job[0], step + 1, unit.calendar().due(policy.every, at), at)
+        elif policy.then in ("auto_approve", "auto_reject") or (policy.then == "escalate" and not escalated):
+            timers.close(sql, job[0], at)
+            if policy.then == "escalate":
+                if not self._escalate(unit, row, node, policy):
+                    return None
+            else:
+                outcome = "approved" if policy.then == "auto_approve" else "rejected"
+                reason = f"超过办理期限（{_local(row.due_at)}）自动{'同意' if outcome == 'approved' else '驳回'}"
+                row.close("completed", at=at, by=None, outcome=outcome, comment=reason)
+                row.note = {"kind": "auto", "rule": "timeout", "reason": reason}
+                unit.event("sla.timeout", None, row.assignee_id, row, {**what, "policy": policy.then,
+                                                                       "reason": reason})
+                unit.settle()
+                unit.end_if_completed()
+        else:
+            timers.close(sql, job[0], at)
+            return None
+        self._write(unit, before)
+        self._save(unit)
+        return unit
+
+    def _escalate(self, unit: Unit, row: TaskRow, node, policy) -> bool:
+        """Transfer an overdue slot to the first person of the escalation rule (not its holder)."""
+        from engine.org.rules import parse_rule
+
+        people = [p for p in unit.resolver(unit.spiff_task(row).data).resolve(parse_rule(policy.escalation_rule))
+                  if p.id != row.assignee_id]
+        if not people:
+            unit.event("sla.timeout", None, row.assignee_id, row, {
+                "node": node.node_id, "node_name": node.name, "policy": "escalate", "to": None,
+                "reason": f"升级规则 {policy.escalation_rule} 没有找到处理人，任务留在原处"})
+            self._write(unit, {r.id for r in unit.rows})
+            self._save(unit)
+            return False
+        target = people[0]
+        reason = f"超过办理期限（{_local(row.due_at)}）未办理，升级至 {target.display_name}"
+        row.close("transferred", at=unit.at, by=None, outcome="escalated", comment=reason)
+        new = unit.add(row.sibling(target.id, due_at=unit.due_at(node),
+                                   note={"kind": "escalated", "from": row.assignee_id, "reason": reason}))
+        unit.event("sla.timeout", None, row.assignee_id, row, {
+            "node": node.node_id, "node_name": node.name, "policy": "escalate", "to": target.id, "reason": reason})
+        unit.notify(target.id, "task.assigned", f"超时升级：{unit.inst.title}「{row.node_name}」", reason, new)
+        return True
+
+    def _service_call(self, call: services.Call) -> int:
+        """Make a leased http/request call, then record its outcome under the instance's lock:
+        move on (1), retry later after back-off, or put the instance in error (0)."""
+        failure = result = None
+        try:
+            result = services.call_http(call.payload.get("params") or {}, self.settings,
+                                        idempotency_key=f"djflow-{call.job_id}-{call.attempt}")
+        except services.ServiceFailure as exc:
+            failure = exc
+        with self.db.transaction() as sql:
+            unit, _row = self._load(sql, instance_id=call.instance_id, lock=True)
+            at = unit.at
+            job = services.current(sql, call)
+            if job is None or job[0] != "waiting" or job[1] != call.attempt or unit.inst.status != "running":
+                return 0  # moved on meanwhile (an action, a cancel, a newer lease): the outcome is dropped
+            t = unit.workflow.get_task_from_id(UUID(call.ref))
+            if t is None or t.state != TaskState.READY:
+                timers.close(sql, call.job_id, at)
                 return 0
-            unit, _row = self._load(sql, instance_id=job[1], lock=True)
-            if unit.inst.status != "running":
-                timers.close(sql, job[0], at)
-                return 0
-            due = [(t, timers.snapshot(t)) for when, t in timers.waiting_timers(unit.workflow) if when <= at]
             before = {r.id for r in unit.rows}
-            unit.workflow.refresh_timers()
-            changed = [(t, was) for t, was in due if timers.snapshot(t) != was]
-            fired = [t for t, was in changed if not timers.cycle_ended(was)]
-            if not changed:  # Spiff's clock says not yet
-                timers.retry_soon(sql, job[0], at)
-                return 0
-            unit.run()
-            unit.settle()
-            unit.end_if_completed()
-            if fired:
-                unit.event("timer.fired", None, None, None, {"timers": [timers.describe(t) for t in fired],
-                                                             "job": job[0]})
-            else:  # only cycles that had run their repetitions were closed
-                unit.event("timer.ended", None, None, None, {"timers": [timers.describe(t) for t, _ in changed],
-                                                             "job": job[0]})
+            what = {**services.describe(t), "job": call.job_id, "attempt": call.attempt}
+            if failure is None:
+                services.complete(t, result)
+                unit.run()
+                unit.settle()
+                unit.end_if_completed()
+                unit.event("service.completed", None, None, None, {**what, "status": result["status"]})
+                moved = 1
+            elif failure.retry and call.attempt <= int(call.payload.get("retries") or 0):
+                due = at + timedelta(seconds=services.backoff(call))
+                services.again_at(sql, call, due, failure.reason, at)
+                unit.event("service.retry", None, None, None, {**what, "reason": failure.reason,
+                                                                "status": failure.status, "next_at": due.isoformat()})
+                moved = 0
+            else:
+                services.give_up(sql, call, failure.reason, at)
+                unit.inst.status = "error"
+                unit.event("service.failed", None, None, None, {**what, "reason": failure.reason,
+                                                                 "status": failure.status})
+                unit.notify(unit.inst.initiator.id, "instance.error", f"流程出错：{unit.inst.title}",
+                            f"服务任务「{what['name'] or what['node']}」失败：{failure.reason}。已通知管理员处理。")
+                moved = 0
             self._write(unit, before)
             self._save(unit)
         self.states.put(unit.inst.id, unit.inst.version + 1, unit.d.id, unit.workflow)
-        return 1
+        return moved
+
+    def retry(self, *, principal: Principal, instance_id: int) -> ActResult:
+        """An administrator's retry of an instance in error: its failed service calls run again."""
+        principal.require("instance.admin")
+        self._check_visible(principal, instance_id, perm="instance.admin")
+        with self._unit(instance_id=instance_id, username=principal.username, need="instance.admin",
+                        client=principal.client) as (unit, user, _):
+            if unit.inst.status != "error":
+                raise Conflict(f"流程实例 {instance_id} 没有出错（{unit.inst.status}），无需重试")
+            errors = services.last_errors(unit.sql, instance_id)
+            jobs = services.rearm(unit.sql, instance_id, unit.at)
+            unit.inst.status = "running"
+            unit.event("instance.retry", user.id, None, None, {"jobs": jobs, "errors": errors})
+            self._write(unit, {r.id for r in unit.rows})
+            return ActResult(unit.inst.id, unit.inst.status, [])
 
     def _load(self, sql: Sql, *, task_id: int | None = None, instance_id: int | None = None,
               lock: bool = False) -> tuple[Unit, TaskRow | None]:
@@ -600,7 +752,7 @@ class WorkflowEngine:
             workflow = load_state(inst.state, inst.serializer_version, spec=d.spec,
                                   subprocess_specs=d.subprocess_specs, script_engine=d.script_engine)
         row = next((r for r in rows if r.id == task_id), None) if task_id is not None else None
-        unit = Unit(sql, inst, d, workflow, rows)
+        unit = Unit(sql, inst, d, workflow, rows, settings=self.settings)
         unit.waiting_before = {r.id for r in rows if r.status == "waiting"}
         return unit, row
 
@@ -637,6 +789,10 @@ class WorkflowEngine:
                        sql.ts(at)) for n in unit.notices])
         if unit.d.has_timers:
             timers.sync(sql, unit.inst.id, unit.workflow, at)
+        if unit.d.has_services:
+            services.sync(sql, unit.inst.id, unit.workflow, at, self.settings)
+        if unit.d.has_sla:
+            sla.sync(sql, unit.inst.id, unit.rows, unit.d.node, at)
         unit.written = True
         return created
 
@@ -808,3 +964,8 @@ def _task_view(t: TaskRow, title: str, key: str, assignee: str | None, assignee_
                     due_at=_iso(t.due_at), urged_at=_iso(t.urged_at), completed_by_name=completed_by_name,
                     due_state=_due_state(t, now()))
 
+
+
+def _local(v: datetime | None) -> str:
+    """A time as people here read it: Beijing time, to the minute."""
+    return as_utc(v).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if v else ""

@@ -28,12 +28,12 @@ def any_due(sql: Sql, at: datetime) -> bool:
     return sql.row("SELECT 1 FROM timer_jobs WHERE status = 'waiting' AND due_at <= ? LIMIT 1", (sql.ts(at),)) is not None
 
 
-def claim(sql: Sql, at: datetime, *, skip: list[int], job_id: int | None = None) -> tuple[int, int] | None:
-    """(job id, instance id) of the most overdue waiting job (or `job_id`), row-locked, passing over
+def claim(sql: Sql, at: datetime, *, skip: list[int], job_id: int | None = None) -> tuple[int, int, str] | None:
+    """(job id, instance id, kind) of the most overdue waiting job (or `job_id`), row-locked, passing over
     jobs other transactions hold (SKIP LOCKED) and the ids in `skip`."""
     others = f" AND id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
     only = " AND id = ?" if job_id is not None else ""
-    return sql.row(f"SELECT id, instance_id FROM timer_jobs WHERE status = 'waiting' AND due_at <= ?{others}{only} "
+    return sql.row(f"SELECT id, instance_id, kind FROM timer_jobs WHERE status = 'waiting' AND due_at <= ?{others}{only} "
                    "ORDER BY due_at LIMIT 1" + (" FOR UPDATE SKIP LOCKED" if sql.pg else ""),
                    (sql.ts(at), *skip, *([job_id] if job_id is not None else [])))
 

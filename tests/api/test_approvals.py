@@ -11,64 +11,11 @@ import threading
 
 import pytest
 
-from tests.api.helpers import demo_client, login
+from tests.api.helpers import Flow, demo_client, login
 from tests.support.processes import deploy, node, write_process
 
 # people with task.act in the demo organisation
 FIVE = ["kezhang", "fenguan", "juzhang", "shuji", "dangwei"]
-
-
-class Flow:
-    """One demo installation driven over HTTP, signing people in as needed."""
-
-    def __init__(self, client):
-        self.c = client
-        self.headers: dict[str, dict] = {}
-
-    def h(self, user: str) -> dict:
-        if user not in self.headers:
-            self.headers[user] = login(self.c, user)
-        return self.headers[user]
-
-    def start(self, key: str, user: str = "staff1", **data) -> dict:
-        r = self.c.post("/api/process-instances", headers=self.h(user),
-                        json={"key": key, "data": {"title": "采购办公桌椅", "amount": 3000, **data}})
-        assert r.status_code == 201, r.text
-        return r.json()
-
-    def inbox(self, user: str, scope: str = "mine", status: str = "open") -> list[dict]:
-        r = self.c.get("/api/tasks", headers=self.h(user), params={"scope": scope, "status": status})
-        assert r.status_code == 200, r.text
-        return r.json()["items"]
-
-    def task(self, user: str, node_id: str | None = None) -> dict:
-        items = [t for t in self.inbox(user) if node_id is None or t["node_id"] == node_id]
-        assert len(items) == 1, (user, node_id, items)
-        return items[0]
-
-    def act(self, user: str, task_id: int, action: str, status: int = 200, headers: dict | None = None,
-            **body) -> dict:
-        r = self.c.post(f"/api/tasks/{task_id}/actions/{action}", headers={**self.h(user), **(headers or {})},
-                        json=body)
-        assert r.status_code == status, r.text
-        return r.json()
-
-    def decide(self, user: str, node_id: str, action: str = "approve", **body) -> dict:
-        return self.act(user, self.task(user, node_id)["id"], action, **body)
-
-    def detail(self, user: str, task_id: int, status: int = 200) -> dict:
-        r = self.c.get(f"/api/tasks/{task_id}", headers=self.h(user))
-        assert r.status_code == status, r.text
-        return r.json()
-
-    def instance(self, user: str, iid: int) -> dict:
-        r = self.c.get(f"/api/process-instances/{iid}", headers=self.h(user))
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def has_nothing(self, *users: str) -> None:
-        for u in users:
-            assert self.inbox(u) == [], f"{u} should have no open task"
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Small approval processes written on the fly for scenario tests, and deploying them.
 
 `write_process(folder, key, steps)` writes a BPMN file: start → 发起申请 (form multi_request) →
-the steps → end. A step is a node dict {id, name, rule, props} or {"parallel": [[…], […]]}, a
-parallel split whose branches are lists of steps.
+the steps → end. A step is a node dict {id, name, rule, props} (`node`), a service task
+(`service`), or {"parallel": [[…], […]]}, a parallel split whose branches are lists of steps.
 """
 from __future__ import annotations
 
@@ -17,6 +17,27 @@ FORMS = Path(__file__).parent / "forms"
 
 def node(id: str, name: str, rule: str, **props: str) -> dict:
     return {"id": id, "name": name, "rule": rule, "props": props}
+
+
+def service(id: str, name: str, operator: str, params: dict[str, str], result: str | None = None,
+            retry: tuple[int, int] | None = None) -> dict:
+    """A bpmn:serviceTask step; each parameter value is an expression (a literal string: "'…'")."""
+    return {"id": id, "name": name, "service": {"operator": operator, "params": params, "result": result,
+                                                "retry": retry}}
+
+
+def _service_task(n: dict, incoming: str, outgoing: str) -> str:
+    sv = n["service"]
+    params = "".join(f'<spiffworkflow:parameter id="{k}" type="any" value={quoteattr(v)} />'
+                     for k, v in sv["params"].items())
+    retry = (f'<spiffworkflow:retry retries="{sv["retry"][0]}" backoff_base="{sv["retry"][1]}" />'
+             if sv["retry"] else "")
+    result = f' resultVariable="{sv["result"]}"' if sv["result"] else ""
+    return (f'<bpmn:serviceTask id="{n["id"]}" name="{n["name"]}"><bpmn:extensionElements>'
+            f'<spiffworkflow:serviceTaskOperator id="{sv["operator"]}"{result}>'
+            f'<spiffworkflow:parameters>{params}</spiffworkflow:parameters>{retry}'
+            '</spiffworkflow:serviceTaskOperator></bpmn:extensionElements>'
+            f'<bpmn:incoming>{incoming}</bpmn:incoming><bpmn:outgoing>{outgoing}</bpmn:outgoing></bpmn:serviceTask>')
 
 
 def _user_task(n: dict, incoming: str, outgoing: str) -> str:
@@ -68,7 +89,8 @@ class _Writer:
         for p in self.parts:
             if isinstance(p, tuple):
                 _, step, _prev = p
-                out.append(_user_task(step, incoming[step["id"]][0], outgoing[step["id"]][0]))
+                render = _service_task if "service" in step else _user_task
+                out.append(render(step, incoming[step["id"]][0], outgoing[step["id"]][0]))
             else:
                 out.append(p)
         return "".join(out)

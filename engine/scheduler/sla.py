@@ -1,0 +1,89 @@
+"""Timeout policies of approval nodes (the `timeout` property, with `dueIn`):
+
+    remind:2,then:escalate                      at the due time and once more a working day later: a
+                                                reminder; a working day after that: escalate
+    remind:1,every:PT4H,then:auto_approve       the interval between steps (ISO 8601, `WD` for working days)
+    then:auto_reject                            at the due time, at once
+    then:escalate:position:head@initiator.unit  escalate to another assignment rule
+
+Each open slot with a due time on such a node has a `timer_jobs` row (kind 'sla', ref = the slot's
+id), written with every change to the instance and ended when the slot is decided. Firing it (the
+same tick and workers as BPMN timers) sends the next reminder (a 超期提醒 notification to the
+assignee), or applies the final step: `auto_approve` / `auto_reject` decide the slot as an
+automatic decision with its reason; `escalate` transfers it to the first person of the rule
+(default: the head of the initiator's unit) with a new due time; an escalated slot is reminded but
+not escalated again. Every step is audited (sla.remind, sla.timeout).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine import jsontext
+from engine.sql import Sql
+
+KIND = "sla"
+DEFAULT_EVERY = "P1WD"
+DEFAULT_ESCALATION = "position:head@initiator.unit"
+FINAL = ("auto_approve", "auto_reject", "escalate")
+_THEN = r"then:(?P<then{i}>auto_approve|auto_reject|escalate)(?::(?P<rule{i}>.+))?"
+GRAMMAR = re.compile(r"remind:(?P<n>\d+)(?:,every:(?P<every>P[0-9A-Z]+))?(?:," + _THEN.format(i=1) + ")?|"
+                     + _THEN.format(i=2))
+
+
+@dataclass(frozen=True)
+class Policy:
+    reminders: int
+    every: str
+    then: str | None
+    rule: str | None
+
+    @property
+    def escalation_rule(self) -> str:
+        return self.rule or DEFAULT_ESCALATION
+
+
+def parse(value: str) -> Policy:
+    """The policy of a `timeout` value; ValueError with the reason."""
+    m = GRAMMAR.fullmatch((value or "").strip())
+    if not value or m is None:
+        raise ValueError(f"timeout 的取值 '{value}' 无效；例如 remind:2,then:escalate 或 remind:1,every:PT4H,"
+                         "then:auto_approve")
+    then, rule = m["then1"] or m["then2"], m["rule1"] or m["rule2"]
+    if rule and then != "escalate":
+        raise ValueError(f"timeout '{value}'：只有 escalate 可以指定处理人规则")
+    if int(m["n"] or 0) > 20:
+        raise ValueError(f"timeout '{value}'：提醒次数最多 20 次")
+    return Policy(int(m["n"] or 0), m["every"] or DEFAULT_EVERY, then, rule)
+
+
+_INSERT = ("INSERT INTO timer_jobs (instance_id, kind, ref, due_at, payload, status, attempts, created_at, updated_at) "
+           "VALUES (?, 'sla', ?, ?, ?, 'waiting', 0, ?, ?) ON CONFLICT (instance_id, kind, ref) DO NOTHING")
+
+
+def sync(sql: Sql, instance_id: int, rows, nodes, at: datetime) -> None:
+    """A job for every open slot with a due time on a node with a timeout policy; the jobs of
+    slots no longer open end (deferred writes)."""
+    refs = []
+    for r in rows:
+        if r.status != "open" or r.due_at is None or r.id is None or r.kind == "cc":
+            continue
+        if not nodes(r.node_id).properties.get("timeout"):
+            continue
+        refs.append(str(r.id))
+        sql.defer(_INSERT, (instance_id, str(r.id), sql.ts(r.due_at), jsontext.dumps({"step": 0}), sql.ts(at),
+                            sql.ts(at)))
+    others = f" AND ref NOT IN ({', '.join('?' * len(refs))})" if refs else ""
+    sql.defer(f"UPDATE timer_jobs SET status = 'done', updated_at = ? WHERE instance_id = ? AND kind = 'sla' "
+              f"AND status = 'waiting'{others}", (sql.ts(at), instance_id, *refs))
+
+
+def step_of(sql: Sql, job_id: int) -> int:
+    payload = Sql.from_json(sql.row("SELECT payload FROM timer_jobs WHERE id = ?", (job_id,))[0]) or {}
+    return int(payload.get("step") or 0)
+
+
+def next_step(sql: Sql, job_id: int, step: int, due: datetime, at: datetime) -> None:
+    sql.run("UPDATE timer_jobs SET payload = ?, due_at = ?, locked_until = NULL, updated_at = ? WHERE id = ?",
+            (jsontext.dumps({"step": step}), sql.ts(due), sql.ts(at), job_id))
