@@ -27,6 +27,7 @@ from api.roles.routes import router as roles_router
 from api.security.routes import router as security_router
 from api.tasks.routes import router as tasks_router
 from api.users.routes import router as users_router
+from api.webhooks.routes import router as webhooks_router
 from engine import (
     Catalog,
     Database,
@@ -48,7 +49,8 @@ from engine import (
 # (tests/api/test_authorization.py checks that none is left open by mistake).
 ROUTERS = [tasks_router, instances_router, health_router, auth_router, me_router, notifications_router,
            users_router, roles_router, security_router, delegations_router, audit_router, org_units_router,
-           positions_router, people_io_router, oidc_router, files_router, definitions_router, forms_router]
+           positions_router, people_io_router, oidc_router, files_router, definitions_router, forms_router,
+           webhooks_router]
 
 
 class Edge:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     service_backoff_seconds: float = 2.0
     service_timeout_seconds: float = 10.0
     service_max_response_bytes: int = 1024 * 1024
+    # Webhook deliveries (engine/notify/webhooks.py): attempts in all, and the back-off base (seconds).
+    webhook_attempts: int = 5
+    webhook_backoff_seconds: float = 10.0
     secret_key: str = _DEV_SECRET
     data_key: str | None = None
     # Comma-separated keys that were DJFLOW_DATA_KEY before a rotation; they only decrypt.

@@ -152,3 +152,40 @@ class PointsEntry(Base):
     instance_id: Mapped[int | None] = mapped_column(BigId)
     node_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Webhook(Base):
+    """An outside system notified of every notification it subscribes to (engine/notify/webhooks.py)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(Text)  # encrypted with the data key (engine/identity/protect.py)
+    events: Mapped[list | None] = mapped_column(JSON)  # None: every event
+    format: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool]
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    created_by: Mapped[int | None] = mapped_column(BigId)
+
+
+class WebhookDelivery(Base):
+    """One notification to one webhook: the exact body, its attempts and their outcome."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed, cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    delivered_at: Mapped[datetime | None]
+
+
+Index("ix_webhook_deliveries_status_next", WebhookDelivery.status, WebhookDelivery.next_at)

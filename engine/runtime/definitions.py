@@ -66,7 +66,7 @@ class DefinitionRuntime:
     script_engine: object
     has_timers: bool = False  # any timer event: its instances get a timer job (engine/scheduler/timers.py)
     has_services: bool = False  # any service task (engine/runtime/services.py)
-    has_sla: bool = False  # any approval node with a timeout policy (engine/scheduler/sla.py)
+    has_sla: bool = False  # any approval node with a due time (engine/scheduler/sla.py)
 
     def node(self, node_id: str) -> NodeConfig:
         raw = self.nodes.get(node_id)
@@ -100,7 +100,7 @@ class DefinitionCache:
             script_engine=make_script_engine({"settings": values}, time_limit=self._script_time_limit),
             has_timers=has_timers(spec, subprocess_specs),
             has_services=make_asynchronous([spec, *subprocess_specs.values()]),
-            has_sla=any((n.get("properties") or {}).get("timeout") for n in (Sql.from_json(row[7]) or {}).values()))
+            has_sla=any((n.get("properties") or {}).get("dueIn") for n in (Sql.from_json(row[7]) or {}).values()))
         with self._lock:
             return self._by_id.setdefault(definition_id, runtime)
 

@@ -34,6 +34,7 @@ from engine.db import Database
 from engine.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from engine.identity.permissions import PERMISSIONS
 from engine.identity.principal import ClientInfo, Principal
+from engine.notify.webhooks import Webhooks
 from engine.runtime import attachments, services
 from engine.runtime.attachments import AttachmentView
 from engine.runtime.definitions import DefinitionCache
@@ -78,6 +79,7 @@ class WorkflowEngine:
         self.settings = settings or get_settings()
         self.definitions = DefinitionCache(script_time_limit=self.settings.script_time_limit)
         self.states = StateCache(self.settings.state_cache_size)
+        self.webhooks = Webhooks(db, self.settings)  # notifications pushed out (engine/notify/webhooks.py)
 
     # -- commands -------------------------------------------------------------------------
     def start(self, *, key: str, username: str, data: dict | None = None, title: str | None = None,
@@ -612,18 +614,27 @@ class WorkflowEngine:
             timers.close(sql, job[0], at)
             return None
         node = unit.d.node(row.node_id)
-        policy = sla.parse(node.properties["timeout"])
+        timeout = node.properties.get("timeout")
+        policy = sla.parse(timeout) if timeout else sla.Policy(1, sla.DEFAULT_EVERY, None, None)
         step = sla.step_of(sql, job[0])
         before = {r.id for r in unit.rows}
         what = {"node": node.node_id, "node_name": node.name, "due_at": _iso(row.due_at), "job": job[0]}
         escalated = bool(row.note and row.note.get("kind") == "escalated")
-        if step < policy.reminders:
+        if step == sla.SOON:
+            unit.notify(row.assignee_id, "task.due_soon", f"即将到期：{unit.inst.title}「{row.node_name}」",
+                        f"请于 {_local(row.due_at)} 前办理", row)
+            unit.event("sla.due_soon", None, row.assignee_id, row, what)
+            sla.next_step(sql, job[0], 0, row.due_at, at)
+        elif step < policy.reminders:
             unit.notify(row.assignee_id, "task.overdue", f"超期提醒：{unit.inst.title}「{row.node_name}」",
-                        f"已超过办理期限（{_local(row.due_at)}），请尽快办理（第 {step + 1}/{policy.reminders} 次提醒）",
-                        row)
+                        f"已超过办理期限（{_local(row.due_at)}），请尽快办理"
+                        + (f"（第 {step + 1}/{policy.reminders} 次提醒）" if timeout else ""), row)
             unit.event("sla.remind", None, row.assignee_id, row, {**what, "reminder": step + 1,
                                                                   "of": policy.reminders})
-            sla.next_step(sql, job[0], step + 1, unit.calendar().due(policy.every, at), at)
+            if step + 1 >= policy.reminders and policy.then is None:
+                timers.close(sql, job[0], at)  # nothing follows the last reminder
+            else:
+                sla.next_step(sql, job[0], step + 1, unit.calendar().due(policy.every, at), at)
         elif policy.then in ("auto_approve", "auto_reject") or (policy.then == "escalate" and not escalated):
             timers.close(sql, job[0], at)
             if policy.then == "escalate":
@@ -787,12 +798,17 @@ class WorkflowEngine:
                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
                      [(n.user_id, n.kind, n.title[:300], n.body, unit.inst.id, n.task.id if n.task else None,
                        sql.ts(at)) for n in unit.notices])
+            self.webhooks.queue(sql, [{
+                "kind": n.kind, "title": n.title[:300], "body": n.body, "instance_id": unit.inst.id,
+                "task_id": n.task.id if n.task else None,
+                "user": {"username": unit.username(n.user_id), "display_name": unit.display_name(n.user_id)}}
+                for n in unit.notices], at)
         if unit.d.has_timers:
             timers.sync(sql, unit.inst.id, unit.workflow, at)
         if unit.d.has_services:
             services.sync(sql, unit.inst.id, unit.workflow, at, self.settings)
         if unit.d.has_sla:
-            sla.sync(sql, unit.inst.id, unit.rows, unit.d.node, at)
+            sla.sync(sql, unit.inst.id, unit.rows, at)
         unit.written = True
         return created
 

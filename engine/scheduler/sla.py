@@ -1,4 +1,8 @@
-"""Timeout policies of approval nodes (the `timeout` property, with `dueIn`):
+"""Due times of approval slots (`dueIn`) and the timeout policies of their nodes (`timeout`).
+
+Every open slot with a due time is told once when it is due soon (DUE_SOON before; a 即将到期
+notification) and when it is overdue (超期提醒). With a `timeout` policy the reminders repeat and
+a final step follows:
 
     remind:2,then:escalate                      at the due time and once more a working day later: a
                                                 reminder; a working day after that: escalate
@@ -6,19 +10,19 @@
     then:auto_reject                            at the due time, at once
     then:escalate:position:head@initiator.unit  escalate to another assignment rule
 
-Each open slot with a due time on such a node has a `timer_jobs` row (kind 'sla', ref = the slot's
-id), written with every change to the instance and ended when the slot is decided. Firing it (the
-same tick and workers as BPMN timers) sends the next reminder (a 超期提醒 notification to the
-assignee), or applies the final step: `auto_approve` / `auto_reject` decide the slot as an
+Each open slot with a due time has a `timer_jobs` row (kind 'sla', ref = the slot's id), written
+with every change to the instance and ended when the slot is decided. Firing it (the same tick and
+workers as BPMN timers) sends the due-soon notice, the next reminder (without a policy: the one
+overdue notice), or applies the final step: `auto_approve` / `auto_reject` decide the slot as an
 automatic decision with its reason; `escalate` transfers it to the first person of the rule
 (default: the head of the initiator's unit) with a new due time; an escalated slot is reminded but
-not escalated again. Every step is audited (sla.remind, sla.timeout).
+not escalated again. Every step is audited (sla.due_soon, sla.remind, sla.timeout).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from engine import jsontext
 from engine.sql import Sql
@@ -26,6 +30,8 @@ from engine.sql import Sql
 KIND = "sla"
 DEFAULT_EVERY = "P1WD"
 DEFAULT_ESCALATION = "position:head@initiator.unit"
+DUE_SOON = timedelta(hours=24)  # a slot is "due soon" this long before its due time
+SOON = -1  # the job's step before the due time
 FINAL = ("auto_approve", "auto_reject", "escalate")
 _THEN = r"then:(?P<then{i}>auto_approve|auto_reject|escalate)(?::(?P<rule{i}>.+))?"
 GRAMMAR = re.compile(r"remind:(?P<n>\d+)(?:,every:(?P<every>P[0-9A-Z]+))?(?:," + _THEN.format(i=1) + ")?|"
@@ -62,18 +68,17 @@ _INSERT = ("INSERT INTO timer_jobs (instance_id, kind, ref, due_at, payload, sta
            "VALUES (?, 'sla', ?, ?, ?, 'waiting', 0, ?, ?) ON CONFLICT (instance_id, kind, ref) DO NOTHING")
 
 
-def sync(sql: Sql, instance_id: int, rows, nodes, at: datetime) -> None:
-    """A job for every open slot with a due time on a node with a timeout policy; the jobs of
-    slots no longer open end (deferred writes)."""
+def sync(sql: Sql, instance_id: int, rows, at: datetime) -> None:
+    """A job for every open slot with a due time (first due at the due-soon notice, unless that
+    has passed); the jobs of slots no longer open end (deferred writes)."""
     refs = []
     for r in rows:
         if r.status != "open" or r.due_at is None or r.id is None or r.kind == "cc":
             continue
-        if not nodes(r.node_id).properties.get("timeout"):
-            continue
         refs.append(str(r.id))
-        sql.defer(_INSERT, (instance_id, str(r.id), sql.ts(r.due_at), jsontext.dumps({"step": 0}), sql.ts(at),
-                            sql.ts(at)))
+        soon = r.due_at - DUE_SOON > at
+        sql.defer(_INSERT, (instance_id, str(r.id), sql.ts(r.due_at - DUE_SOON if soon else r.due_at),
+                            jsontext.dumps({"step": SOON if soon else 0}), sql.ts(at), sql.ts(at)))
     others = f" AND ref NOT IN ({', '.join('?' * len(refs))})" if refs else ""
     sql.defer(f"UPDATE timer_jobs SET status = 'done', updated_at = ? WHERE instance_id = ? AND kind = 'sla' "
               f"AND status = 'waiting'{others}", (sql.ts(at), instance_id, *refs))

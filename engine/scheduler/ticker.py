@@ -22,6 +22,7 @@ class Ticker(threading.Thread):
                 moved = self.engine.fire_timers()
                 if moved:
                     log.info("timers: %d instance(s) moved", moved)
+                self.engine.webhooks.deliver_due()
             except Exception:  # noqa: BLE001 - a failing tick must not stop the next one
                 log.exception("timer tick failed")
 

@@ -53,9 +53,15 @@ def make_celery(settings: Settings) -> Celery:
             raise self.retry(countdown=1)
         return moved
 
+    @app.task(name="djflow.deliver_webhooks")
+    def deliver_webhooks() -> int:
+        return engine().webhooks.deliver_due()
+
     @app.task(name="djflow.tick")
     def tick() -> int:
         eng = engine()
+        if eng.webhooks.any_due():
+            deliver_webhooks.delay()
         due = eng.queue_due(hold_seconds=eng.settings.timer_requeue_seconds)
         for job_id in due:
             fire_timer.delay(job_id)

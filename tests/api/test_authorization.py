@@ -51,6 +51,7 @@ FAMILIES = {
     "tasks.inbox": ("GET", "/api/tasks", None, set(HOLDERS)),
     "tasks.team": ("GET", "/api/tasks?scope=team", None, {"org_admin"}),
     "notifications": ("GET", "/api/notifications", None, set(HOLDERS)),
+    "webhooks.list": ("GET", "/api/webhooks", None, {"sysadmin"}),
     "definitions.list": ("GET", "/api/process-definitions", None, {"designer", "org_admin", "staff"}),
     "definitions.versions": ("GET", "/api/process-definitions/approval_chain/versions", None,
                              {"designer", "org_admin", "staff"}),

@@ -30,7 +30,7 @@ class Remote:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                remote.requests.append({"path": self.path, "headers": dict(self.headers),
+                remote.requests.append({"path": self.path, "headers": dict(self.headers), "raw": body,
                                         "body": json.loads(body) if body else None})
                 status = remote.answers.pop(0) if remote.answers else 200
                 out = json.dumps({"ok": status == 200, "receipt": f"R-{len(remote.requests)}"}).encode()

@@ -25,6 +25,7 @@ def sla(engine: WorkflowEngine, tmp_path) -> WorkflowEngine:
                node("second", "分管领导审批", "user:fenguan")]),
            write_process(tmp_path, "sla_reject", [
                node("review", "科室审批", "user:kezhang", dueIn="PT1H", timeout="then:auto_reject")]),
+           write_process(tmp_path, "sla_plain", [node("review", "科室审批", "user:kezhang", dueIn="P2D")]),
            write_process(tmp_path, "sla_escalate", [
                node("review", "科室审批", "user:kezhang", dueIn="PT1H", timeout="then:escalate:user:juzhang")]))
     return engine
@@ -76,6 +77,25 @@ def test_two_reminders_an_interval_apart_then_an_automatic_approval(sla: Workflo
     assert slot.note["kind"] == "auto" and "自动同意" in slot.comment
     assert [(a, p.get("reminder"), p.get("policy")) for a, p in logged(sla, iid)] == [
         ("sla.remind", 1, None), ("sla.remind", 2, None), ("sla.timeout", None, "auto_approve")]
+
+
+def test_without_a_policy_a_slot_is_told_once_due_soon_and_once_overdue(sla: WorkflowEngine):
+    t0 = now()
+    iid = started(sla, "sla_plain")  # due in 2 days
+    with time_machine.travel(t0 + timedelta(hours=23), tick=False):
+        assert sla.fire_timers() == 0
+    with time_machine.travel(t0 + timedelta(hours=25), tick=False):  # within 24 h of the due time
+        assert sla.fire_timers() == 1
+        assert sla.fire_timers() == 0
+    [soon] = notices(sla, "kezhang", "task.due_soon")
+    assert soon.title.startswith("即将到期") and "前办理" in soon.body
+    with time_machine.travel(t0 + timedelta(hours=49), tick=False):
+        assert sla.fire_timers() == 1
+    with time_machine.travel(t0 + timedelta(days=30), tick=False):
+        assert sla.fire_timers() == 0  # told once
+    assert len(notices(sla, "kezhang", "task.overdue")) == 1
+    only_task(sla, "kezhang")  # no policy: the slot stays where it is
+    assert [a for a, _ in logged(sla, iid)] == ["sla.due_soon", "sla.remind"]
 
 
 def test_deciding_in_time_ends_the_policy(sla: WorkflowEngine):
