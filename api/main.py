@@ -10,6 +10,7 @@ from api import errors
 from api.audit.routes import router as audit_router
 from api.auth.oidc_routes import router as oidc_router
 from api.auth.routes import router as auth_router
+from api.calendar.routes import router as calendar_router
 from api.definitions.routes import router as definitions_router
 from api.delegations.routes import router as delegations_router
 from api.deps import request_id
@@ -50,7 +51,7 @@ from engine import (
 ROUTERS = [tasks_router, instances_router, health_router, auth_router, me_router, notifications_router,
            users_router, roles_router, security_router, delegations_router, audit_router, org_units_router,
            positions_router, people_io_router, oidc_router, files_router, definitions_router, forms_router,
-           webhooks_router]
+           webhooks_router, calendar_router]
 
 
 class Edge:

@@ -52,6 +52,8 @@ FAMILIES = {
     "tasks.team": ("GET", "/api/tasks?scope=team", None, {"org_admin"}),
     "notifications": ("GET", "/api/notifications", None, set(HOLDERS)),
     "webhooks.list": ("GET", "/api/webhooks", None, {"sysadmin"}),
+    "calendar.year": ("GET", "/api/calendar/2026", None, set(HOLDERS)),
+    "calendar.day_set": ("PUT", "/api/calendar/days/2026-12-31", {"workday": False, "note": "年终盘点"}, {"sysadmin"}),
     "definitions.list": ("GET", "/api/process-definitions", None, {"designer", "org_admin", "staff"}),
     "definitions.versions": ("GET", "/api/process-definitions/approval_chain/versions", None,
                              {"designer", "org_admin", "staff"}),
