@@ -136,7 +136,7 @@ class Unit:
         for _ in range(1000):
             if self.inst.status != "running":
                 return
-            if self.d.has_services and self.run_builtins():
+            if self.d.has_services and self.inst.id is not None and self.run_builtins():
                 continue
             ready = [t for t in self.workflow.get_tasks(state=TaskState.READY, manual=True)
                      if not services.is_service(t.task_spec)]
@@ -162,7 +162,8 @@ class Unit:
 
     def run_builtins(self) -> bool:
         """Run READY service tasks whose operator is built in (engine/runtime/services.py) and move
-        on; True when any ran. http/request tasks wait for a worker."""
+        on; True when any ran. http/request tasks wait for a worker. Not before the instance has its
+        id (a start runs them once its row is written)."""
         ran = False
         for t in services.ready(self.workflow):
             if t.task_spec.operation_name not in services.BUILTINS:

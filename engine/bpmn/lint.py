@@ -183,28 +183,28 @@ def service_problems(process: etree._Element, filename: str) -> list[Problem]:
         line, label = task.sourceline or 1, f"{task.get('name') or task.get('id')}（{task.get('id')}）"
         op = task.find(".//spiffworkflow:serviceTaskOperator", NS)
         if op is None:
-            problems.append(Problem(filename, line, "DJ501", f"服务任务 {label} 没有 spiffworkflow:serviceTaskOperator"))
+            problems.append(Problem(filename, line, "DJ701", f"服务任务 {label} 没有 spiffworkflow:serviceTaskOperator"))
             continue
         name, oline = op.get("id") or "", op.sourceline or line
         known = OPERATORS.get(name)
         if known is None:
-            problems.append(Problem(filename, oline, "DJ502", f"服务任务 {label}：未知的服务操作 '{name}'"
+            problems.append(Problem(filename, oline, "DJ702", f"服务任务 {label}：未知的服务操作 '{name}'"
                                                                f"（可用：{', '.join(OPERATORS)}）"))
             continue
         given = {p.get("id"): p for p in op.iterfind(".//spiffworkflow:parameter", NS)}
         for need in known["required"]:
             if need not in given or given[need].get("value") is None:
-                problems.append(Problem(filename, oline, "DJ503", f"服务任务 {label}：{name} 缺少参数 {need}"))
+                problems.append(Problem(filename, oline, "DJ703", f"服务任务 {label}：{name} 缺少参数 {need}"))
         for pid, p in given.items():
             if pid not in known["required"] + known["optional"]:
-                problems.append(Problem(filename, p.sourceline or oline, "DJ503",
+                problems.append(Problem(filename, p.sourceline or oline, "DJ703",
                                         f"服务任务 {label}：{name} 没有参数 {pid}"))
         retry = op.find("spiffworkflow:retry", NS)
         if retry is not None:
             for attr, top in (("retries", 10), ("backoff_base", 3600)):
                 value = retry.get(attr)
                 if value is not None and not (value.isdigit() and int(value) <= top):
-                    problems.append(Problem(filename, retry.sourceline or oline, "DJ504",
+                    problems.append(Problem(filename, retry.sourceline or oline, "DJ704",
                                             f"服务任务 {label}：retry {attr} 应为 0 到 {top} 的整数，而不是 '{value}'"))
     return problems
 

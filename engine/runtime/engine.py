@@ -107,7 +107,7 @@ class WorkflowEngine:
             workflow = BpmnWorkflow(d.spec, d.subprocess_specs, script_engine=d.script_engine)
             inst = InstanceRow(None, d.id, d.key, d.version, title or f"{user.display_name}的{d.name}", "running",
                                "", STATE_VERSION, 1, user)
-            unit = Unit(sql, inst, d, workflow, [])
+            unit = Unit(sql, inst, d, workflow, [], settings=self.settings)
             unit.client = (client or ClientInfo()).audit()
             unit.run()
             unit.settle()
@@ -126,6 +126,11 @@ class WorkflowEngine:
                  STATE_VERSION, sql.ts(unit.at), sql.ts(inst.ended_at)))[0]
             inst.events.insert(0, NewEvent("instance.start", user.id, None, inst.id, None, {
                 "definition": d.key, "version": d.version, "title": inst.title, "business_key": business_key}))
+            if d.has_services and services.ready(workflow):  # built-ins need the instance's id
+                unit.settle()
+                unit.end_if_completed()
+                sql.defer("UPDATE process_instances SET state = ?, status = ?, ended_at = ? WHERE id = ?",
+                          (dump_state(workflow), inst.status, sql.ts(inst.ended_at), inst.id))
             created = self._write(unit, [])
             result = ActResult(inst.id, inst.status, [self._view(unit, r) for r in created if r.status == "open"])
             _remember(sql, user, idempotency_key, request, result)

@@ -81,7 +81,9 @@ def flow(db_url, tmp_path, remote):
                service("tell", "通知党委", "notify/send", {"to": "'dangwei,juzhang'", "title": "'办结通知：' + title"}),
                service("award", "积分奖励", "points/award", {"member": "'staff1'", "points": "5",
                                                           "reason": "'参加志愿服务'"}, result="award"),
-               service("archive", "归档", "archive/snapshot", {"name": "'申请归档'"}, result="archived")]))
+               service("archive", "归档", "archive/snapshot", {"name": "'申请归档'"}, result="archived")]),
+           write_process(tmp_path, "s_archive_at_once", [
+               service("archive", "归档", "archive/snapshot", {"name": "'立即归档'"}, result="archived")]))
     f = Flow(client)
     f.engine = engine
     return f
@@ -213,6 +215,13 @@ def test_built_in_operators_notify_award_points_and_archive_in_the_approving_tra
     assert [a for a, _ in events(flow, iid)] == ["service.completed"] * 3
 
 
+def test_a_built_in_reached_by_the_start_itself_runs_in_the_start(flow: Flow):
+    started = flow.start("s_archive_at_once")
+    assert started["instance_status"] == "completed"
+    files = flow.c.get(f"/api/process-instances/{started['instance_id']}/attachments", headers=flow.h("staff1")).json()
+    assert [a["filename"] for a in files] == ["立即归档.json"]
+
+
 def test_lint_names_a_service_task_with_an_unknown_operator_or_a_missing_parameter(tmp_path, settings):
     from engine.definitions import validate_paths
     from tests.support.processes import FORMS
@@ -221,5 +230,5 @@ def test_lint_names_a_service_task_with_an_unknown_operator_or_a_missing_paramet
                                             service("y", "缺参数", "http/request", {"method": "'GET'"})])
     problems = validate_paths([FORMS / "multi_request", bad], settings)
     codes = {(p.code, p.message.split("：")[0]) for p in problems}
-    assert ("DJ502", "服务任务 坏任务（x）") in codes
-    assert any(p.code == "DJ503" and "缺少参数 url" in p.message for p in problems)
+    assert ("DJ702", "服务任务 坏任务（x）") in codes
+    assert any(p.code == "DJ703" and "缺少参数 url" in p.message for p in problems)
