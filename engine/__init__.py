@@ -53,7 +53,9 @@ from engine.org.workbook import WorkbookInvalid, export_workbook, import_workboo
 from engine.approvals.actions import ACTION_NAMES, ActionInput
 from engine.runtime.attachments import AttachmentView
 from engine.runtime.engine import ProcessError, WorkflowEngine
+from engine.notify import DeliveryView, WebhookCreate, Webhooks, WebhookView
 from engine.runtime.notifications import NotificationPage, NotificationView, Notifications
+from engine.scheduler import CalendarDays, DayView
 from engine.runtime.views import (
     ActResult,
     CommentView,
@@ -93,5 +95,5 @@ __all__ = [
     "Tokens", "Unauthenticated", "VerifyResult", "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate",
     "change_password", "end_session", "export_workbook", "get_settings", "health", "import_workbook",
     "install_log_redaction", "login", "logout", "my_sessions", "now", "oidc_complete", "refresh", "search_events",
-    "start_session",
+    "start_session", "CalendarDays", "DayView", "DeliveryView", "WebhookCreate", "WebhookView", "Webhooks",
 ]

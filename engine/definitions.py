@@ -18,6 +18,8 @@ from engine.errors import DefinitionInvalid
 from engine.forms.store import FormSource, content_hash, load_form_dir, load_form_files, read_json
 from engine.models import FormDefinition, ProcessDefinition
 from engine.runtime.serializer import dump_spec
+from engine.scheduler.schedules import check_config as check_schedule
+from engine.scheduler.schedules import timer_start
 
 PROCESS_META = "process.json"
 
@@ -128,6 +130,11 @@ def load_process(folder: Path, settings: Settings, *, form_exists: Callable[[str
         parsed = build_spec(tree, filename, process_id)
     except DefinitionInvalid as exc:
         return None, exc.problems
+    starts_itself = timer_start(parsed.spec) is not None
+    if starts_itself != bool(meta.get("schedule")):
+        where = str(meta_path) if meta_path.is_file() else filename
+        return None, [Problem(where, 1, "DJ501", "定时启动的流程须在 process.json 中配置 schedule（由谁、为哪些组织发起）"
+                              if starts_itself else "process.json 配置了 schedule，但流程的开始事件没有定时器")]
     return ProcessSource(
         key=key, name=str(meta.get("name") or parsed.name), process_id=process_id, bpmn_path=bpmn_path,
         bpmn_xml=_xml_text(data, tree), meta=meta, nodes=_node_configs(tree, process_id, key, meta),
@@ -145,6 +152,9 @@ def _xml_text(data: bytes, tree) -> str:
 
 def _settings_problems(meta: dict, filename: str) -> list[Problem]:
     problems = []
+    wrong = check_schedule(meta)
+    if wrong:
+        problems.append(Problem(filename, 1, "DJ501", wrong))
     for name, spec in (meta.get("settings") or {}).items():
         if not isinstance(spec, dict) or "default" not in spec:
             problems.append(Problem(filename, 1, "DJ501", f"设置项 {name} 必须是含 default 的对象"))

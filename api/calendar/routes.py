@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, allowed
-from engine.scheduler import CalendarDays, DayView
+from engine import CalendarDays, DayView
 
 router = APIRouter(prefix="/calendar", tags=["calendar"])
 OrgCode = Annotated[str | None, Query(max_length=64, description="组织编码；缺省为全局日历")]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, status
 
 from api.deps import allowed
 from api.pages import Id
-from engine.notify import DeliveryView, WebhookCreate, Webhooks, WebhookView
+from engine import DeliveryView, WebhookCreate, Webhooks, WebhookView
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 Admin = allowed("config.write")

@@ -16,11 +16,11 @@ from engine.models.org import (
     UserRole,
 )
 from engine.models.runtime import (Attachment, Comment, IdempotencyKey, Notification, PointsEntry, ProcessInstance,
-                                   Task, Webhook, WebhookDelivery)
+                                   ProcessSchedule, Task, Webhook, WebhookDelivery)
 from engine.models.scheduler import CalendarDay, TimerJob
 
 __all__ = [
-    "Attachment", "AuditEvent", "AuditHead", "CalendarDay", "Comment", "IdempotencyKey", "Notification", "PointsEntry", "Webhook", "WebhookDelivery", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
+    "Attachment", "AuditEvent", "AuditHead", "CalendarDay", "Comment", "IdempotencyKey", "Notification", "PointsEntry", "ProcessSchedule", "Webhook", "WebhookDelivery", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
     "OrgUnitHistory", "PartyStatusHistory", "Position", "ProcessDefinition", "ProcessInstance", "Role",
     "SystemSetting", "Task", "TimerJob", "User", "UserRole",
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.clock import now
@@ -189,3 +189,27 @@ class WebhookDelivery(Base):
 
 
 Index("ix_webhook_deliveries_status_next", WebhookDelivery.status, WebhookDelivery.next_at)
+
+
+class ProcessSchedule(Base):
+    """When a process with a timer start event next starts itself, for one unit (org 0: not per
+    unit); engine/scheduler/schedules.py."""
+
+    __tablename__ = "process_schedules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    definition_key: Mapped[str] = mapped_column(String(100))
+    org_unit_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    next_at: Mapped[datetime]
+    remaining: Mapped[int] = mapped_column(Integer)  # firings left; -1: for ever
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # active, ended
+    claimed_until: Mapped[datetime | None]
+    last_instance_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+
+    __table_args__ = (UniqueConstraint("definition_key", "org_unit_id", name="uq_process_schedules_key_org"),)
+
+
+Index("ix_process_schedules_status_next", ProcessSchedule.status, ProcessSchedule.next_at)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import socket
+import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from dataclasses import asdict
@@ -31,7 +32,7 @@ from engine.audit import NewEvent, append_events
 from engine.clock import SHANGHAI, as_utc, now
 from engine.config import Settings, get_settings
 from engine.db import Database
-from engine.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
+from engine.errors import Conflict, EngineError, FieldProblem, Forbidden, InvalidInput, NotFound
 from engine.identity.permissions import PERMISSIONS
 from engine.identity.principal import ClientInfo, Principal
 from engine.notify.webhooks import Webhooks
@@ -52,7 +53,7 @@ from engine.runtime.views import (
     TaskDetail,
     TaskView,
 )
-from engine.scheduler import sla, timers
+from engine.scheduler import schedules, sla, timers
 from engine.sql import Sql
 
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -84,9 +85,11 @@ class WorkflowEngine:
     # -- commands -------------------------------------------------------------------------
     def start(self, *, key: str, username: str, data: dict | None = None, title: str | None = None,
               business_key: str | None = None, idempotency_key: str | None = None,
-              client: ClientInfo | None = None, principal: Principal | None = None) -> ActResult:
+              client: ClientInfo | None = None, principal: Principal | None = None,
+              variables: dict | None = None) -> ActResult:
         """Start the newest published version of `key` as `username`; with `data`, also submit
-        the initiator's own first task (发起申请) in the same unit of work."""
+        the initiator's own first task (发起申请) in the same unit of work. `variables` go into the
+        start event's data (a scheduled start's unit and period); a timer start event fires at once."""
         if title is not None and not 0 < len(title) <= MAX_TITLE:
             raise InvalidInput(f"标题应为 1 到 {MAX_TITLE} 个字符", errors=[FieldProblem("title", f"1 到 {MAX_TITLE} 个字符")])
         if business_key is not None and not 0 < len(business_key) <= MAX_BUSINESS_KEY:
@@ -109,6 +112,7 @@ class WorkflowEngine:
                                "", STATE_VERSION, 1, user)
             unit = Unit(sql, inst, d, workflow, [], settings=self.settings)
             unit.client = (client or ClientInfo()).audit()
+            schedules.fire_start_timers(workflow, variables)
             unit.run()
             unit.settle()
             if data is not None:
@@ -534,6 +538,88 @@ class WorkflowEngine:
             moved += outcome
         return moved
 
+    def fire_schedules(self, *, limit: int = 1000) -> int:
+        """Start the instances of timer start events that are due (engine/scheduler/schedules.py);
+        returns how many started. Safe to run from any number of processes at once."""
+        at = now()
+        self._plan_schedules(at)
+        started = 0
+        for _ in range(limit):
+            with self.db.transaction() as sql:  # claim one due row for a minute
+                row = sql.row(
+                    "UPDATE process_schedules SET claimed_until = ? WHERE id = (SELECT id FROM process_schedules "
+                    "WHERE status = 'active' AND next_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?) "
+                    "ORDER BY next_at LIMIT 1" + (" FOR UPDATE SKIP LOCKED" if sql.pg else "") + ") "
+                    "RETURNING id, definition_key, org_unit_id, next_at, remaining",
+                    (sql.ts(at + timedelta(seconds=60)), sql.ts(at), sql.ts(at)))
+                if row is None:
+                    break
+                sid, key, org_id, due, left = row
+                due = Sql.from_ts(due)
+                meta = Sql.from_json(sql.row("SELECT settings FROM process_definitions WHERE key = ? AND "
+                                             "status = 'published' ORDER BY version DESC LIMIT 1", (key,))[0]) or {}
+                sched = meta.get("schedule") or {}
+                org = sql.row("SELECT code, name FROM org_units WHERE id = ?", (org_id,)) if org_id else None
+                if org_id and org is None:
+                    who = None
+                elif org_id:
+                    found = sql.row("SELECT u.username FROM positions p JOIN users u ON u.id = p.user_id WHERE "
+                                    "p.org_unit_id = ? AND p.key = ? AND u.status = 'active' ORDER BY p.id LIMIT 1",
+                                    (org_id, sched.get("initiator", "").removeprefix("position:")))
+                    who = found[0] if found else None
+                else:
+                    who = sched.get("initiator", "").removeprefix("user:") or None
+                d = self.definitions.get(sql, sql.row(
+                    "SELECT id FROM process_definitions WHERE key = ? AND status = 'published' "
+                    "ORDER BY version DESC LIMIT 1", (key,))[0])
+                timing = schedules.timing(schedules.timer_start(d.spec), d.script_engine)
+            period = schedules.period_of(due, timing.every)
+            where = {"org_code": org[0], "org_name": org[1]} if org else {}
+            error = iid = None
+            if who is None:
+                error = f"{where.get('org_name', key)} 没有 {sched.get('initiator')}，本期未发起"
+            else:
+                try:
+                    result = self.start(key=key, username=who, variables={**(sched.get("data") or {}), **where,
+                                                                          "period": period},
+                                        title=f"{where.get('org_name', '')}{period}{d.name}"[:MAX_TITLE],
+                                        business_key=f"{key}:{where.get('org_code', '-')}:{due.date().isoformat()}"[:MAX_BUSINESS_KEY],
+                                        idempotency_key=f"schedule-{sid}-{due.isoformat()}")
+                    iid = result.instance_id
+                    started += 1
+                except EngineError as exc:
+                    error = f"{where.get('org_name', key)}：{exc}"
+            nxt = due + timing.every if timing.every is not None else None
+            left = left - 1 if left > 0 else left
+            ended = nxt is None or left == 0
+            with self.db.unit_of_work() as s:
+                sql = Sql.of(s)
+                sql.run("UPDATE process_schedules SET next_at = ?, remaining = ?, fired = fired + 1, status = ?, "
+                        "claimed_until = NULL, last_instance_id = COALESCE(?, last_instance_id), last_error = ?, "
+                        "updated_at = ? WHERE id = ?",
+                        (sql.ts(nxt or due), left, "ended" if ended else "active", iid, error, sql.ts(now()), sid))
+                if error:
+                    append_events(sql, [NewEvent("schedule.skipped", None, None, None, None, {
+                        "definition": key, "org_code": where.get("org_code"), "period": period, "reason": error})],
+                        hash_alg=self.settings.audit_hash)
+        return started
+
+    def _plan_schedules(self, at: datetime) -> None:
+        """Rows for the units a scheduled process names that have none yet (every minute at most)."""
+        if getattr(self, "_planned", 0) > time.monotonic() - schedules.REFRESH_SECONDS:
+            return
+        self._planned = time.monotonic()
+        with self.db.transaction() as sql:
+            latest = sql.rows("SELECT d.id, d.key, d.settings FROM process_definitions d WHERE d.status = 'published' "
+                              "AND d.version = (SELECT max(version) FROM process_definitions e WHERE e.key = d.key "
+                              "AND e.status = 'published')")
+            for did, key, meta in latest:
+                meta = Sql.from_json(meta) or {}
+                if not meta.get("schedule"):
+                    continue
+                d = self.definitions.get(sql, did)
+                schedules.plan(sql, key, meta, schedules.timing(schedules.timer_start(d.spec), d.script_engine), at)
+
     def fire_job(self, job_id: int) -> int | None:
         """Fire one queued timer job (a worker's task): 1 if its instance moved, 0 if not, None when
         the job is not due any more (fired already, or moved on by an action), BUSY while someone
@@ -573,15 +659,21 @@ class WorkflowEngine:
         self.states.put(unit.inst.id, unit.inst.version + 1, unit.d.id, unit.workflow)
         return 1
 
-    def _fire_timer(self, sql: Sql, job: tuple, busy: list[int], at: datetime) -> Unit | None:
-        """Fire the due timers of a claimed job's instance; the unit when it moved (None: not)."""
+    def _job_instance(self, sql: Sql, job: tuple, busy: list[int]) -> Unit | None:
+        """A claimed job's instance, locked; None (and the job in `busy`) while someone acts on it."""
         # The instance before anything else, without waiting: an action holds the instance's lock
         # and then rewrites this job, so waiting here with the job locked could deadlock with it.
         if sql.pg and sql.row("SELECT id FROM process_instances WHERE id = ? FOR UPDATE SKIP LOCKED",
                               (job[1],)) is None:
             busy.append(job[0])
             return None
-        unit, _row = self._load(sql, instance_id=job[1], lock=True)
+        return self._load(sql, instance_id=job[1], lock=True)[0]
+
+    def _fire_timer(self, sql: Sql, job: tuple, busy: list[int], at: datetime) -> Unit | None:
+        """Fire the due timers of a claimed job's instance; the unit when it moved (None: not)."""
+        unit = self._job_instance(sql, job, busy)
+        if unit is None:
+            return None
         if unit.inst.status != "running":
             timers.close(sql, job[0], at)
             return None
@@ -608,11 +700,9 @@ class WorkflowEngine:
 
     def _fire_sla(self, sql: Sql, job: tuple, busy: list[int], at: datetime) -> Unit | None:
         """The next step of an overdue slot's timeout policy (engine/scheduler/sla.py)."""
-        if sql.pg and sql.row("SELECT id FROM process_instances WHERE id = ? FOR UPDATE SKIP LOCKED",
-                              (job[1],)) is None:
-            busy.append(job[0])
+        unit = self._job_instance(sql, job, busy)
+        if unit is None:
             return None
-        unit, _row = self._load(sql, instance_id=job[1], lock=True)
         ref = sql.row("SELECT ref FROM timer_jobs WHERE id = ?", (job[0],))[0]
         row = next((r for r in unit.rows if str(r.id) == ref), None)
         if unit.inst.status != "running" or row is None or row.status != "open":

@@ -22,6 +22,9 @@ class Ticker(threading.Thread):
                 moved = self.engine.fire_timers()
                 if moved:
                     log.info("timers: %d instance(s) moved", moved)
+                started = self.engine.fire_schedules()
+                if started:
+                    log.info("schedules: %d instance(s) started", started)
                 self.engine.webhooks.deliver_due()
             except Exception:  # noqa: BLE001 - a failing tick must not stop the next one
                 log.exception("timer tick failed")

@@ -60,6 +60,7 @@ def make_celery(settings: Settings) -> Celery:
     @app.task(name="djflow.tick")
     def tick() -> int:
         eng = engine()
+        eng.fire_schedules()  # starts are quick and idempotent: run here, not as jobs
         if eng.webhooks.any_due():
             deliver_webhooks.delay()
         due = eng.queue_due(hold_seconds=eng.settings.timer_requeue_seconds)

@@ -14,7 +14,7 @@ EXPECTED = {
     "Tokens", "Unauthenticated", "VerifyResult", "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate",
     "change_password", "end_session", "export_workbook", "get_settings", "health", "import_workbook",
     "install_log_redaction", "login", "logout", "my_sessions", "now", "oidc_complete", "refresh", "search_events",
-    "start_session",
+    "start_session", "CalendarDays", "DayView", "DeliveryView", "WebhookCreate", "WebhookView", "Webhooks",
 }
 
 
