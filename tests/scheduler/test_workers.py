@@ -182,3 +182,39 @@ def test_a_worker_killed_with_sigkill_mid_job_loses_nothing_and_doubles_nothing(
             AuditEvent.action == "timer.fired").group_by(AuditEvent.instance_id)).all()
     assert len(per_instance) == n and {c for _i, c in per_instance} == {1}
     assert len(open_tasks(cluster.engine, "juzhang")) == n
+
+
+def test_a_worker_makes_the_service_call_and_delivers_the_webhook(cluster: Cluster, tmp_path):
+    """djflow worker runs service jobs and webhook deliveries too (the same code as serve's tick)."""
+    import json
+
+    from engine import now
+    from engine.identity.protect import cipher_for
+    from engine.sql import Sql
+    from tests.api.test_services import Remote, call_oa
+    from tests.support.processes import deploy, node, write_process
+
+    remote = Remote()
+    try:
+        cluster.env["DJFLOW_SERVICE_ALLOWED_HOSTS"] = json.dumps([f"127.0.0.1:{remote.port}"])
+        eng = cluster.engine
+        deploy(eng.db, eng.settings, write_process(tmp_path, "w_service", [
+            call_oa(f"http://127.0.0.1:{remote.port}/oa"), node("review", "科室审批", "user:kezhang")]))
+        with eng.db.transaction() as sql:
+            sql.run("INSERT INTO webhooks (name, url, secret, events, format, active, created_at) "
+                    "VALUES (?, ?, ?, ?, 'djflow', ?, ?)",
+                    ("OA", f"http://127.0.0.1:{remote.port}/hook",
+                     cipher_for(eng.settings).encrypt("webhook_secret", "s" * 32),
+                     Sql.json(["task.assigned"]), True, sql.ts(now())))
+        cluster.worker("w1")
+        cluster.beat()
+        eng.start(key="w_service", username="staff1", data=DATA)
+        wait_for(lambda: open_tasks(eng, "kezhang"), 20, cluster)
+        wait_for(lambda: any(r["path"] == "/hook" for r in remote.requests), 20, cluster)
+        time.sleep(1.5)  # more ticks: nothing is called or delivered twice
+        paths = [r["path"] for r in remote.requests]
+        assert paths.count("/oa") == 1 and paths.count("/hook") == 1, paths
+        hook = next(r for r in remote.requests if r["path"] == "/hook")
+        assert hook["headers"]["X-Djflow-Event"] == "task.assigned" and hook["body"]["user"]["username"] == "kezhang"
+    finally:
+        remote.close()
