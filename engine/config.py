@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     # Webhook deliveries (engine/notify/webhooks.py): attempts in all, and the back-off base (seconds).
     webhook_attempts: int = 5
     webhook_backoff_seconds: float = 10.0
+    # E-mail (engine/notify/email.py): off unless smtp_host is set. Port 465 is TLS from the start;
+    # smtp_starttls upgrades another port. Which notifications are mailed, and the link they carry.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "djflow@localhost"
+    smtp_starttls: bool = False
+    email_events: str = ("task.assigned,task.urged,task.returned,task.due_soon,task.overdue,instance.completed,"
+                         "instance.rejected,instance.error")
+    public_url: str = "http://127.0.0.1:8000"
     secret_key: str = _DEV_SECRET
     data_key: str | None = None
     # Comma-separated keys that were DJFLOW_DATA_KEY before a rotation; they only decrypt.

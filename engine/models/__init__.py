@@ -15,12 +15,13 @@ from engine.models.org import (
     User,
     UserRole,
 )
-from engine.models.runtime import (Attachment, Comment, IdempotencyKey, Notification, PointsEntry, ProcessInstance,
+from engine.models.runtime import (Attachment, Comment, IdempotencyKey, Notification, OutboxEmail, PointsEntry,
+                                   ProcessInstance,
                                    ProcessSchedule, Task, Webhook, WebhookDelivery)
 from engine.models.scheduler import CalendarDay, TimerJob
 
 __all__ = [
-    "Attachment", "AuditEvent", "AuditHead", "CalendarDay", "Comment", "IdempotencyKey", "Notification", "PointsEntry", "ProcessSchedule", "Webhook", "WebhookDelivery", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
+    "Attachment", "AuditEvent", "AuditHead", "CalendarDay", "Comment", "OutboxEmail", "IdempotencyKey", "Notification", "PointsEntry", "ProcessSchedule", "Webhook", "WebhookDelivery", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
     "OrgUnitHistory", "PartyStatusHistory", "Position", "ProcessDefinition", "ProcessInstance", "Role",
     "SystemSetting", "Task", "TimerJob", "User", "UserRole",
 ]

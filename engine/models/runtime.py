@@ -213,3 +213,25 @@ class ProcessSchedule(Base):
 
 
 Index("ix_process_schedules_status_next", ProcessSchedule.status, ProcessSchedule.next_at)
+
+
+class OutboxEmail(Base):
+    """A notification mailed to one person (engine/notify/email.py): the message and its attempts."""
+
+    __tablename__ = "email_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    to_addr: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    delivered_at: Mapped[datetime | None]
+
+
+Index("ix_email_outbox_status_next", OutboxEmail.status, OutboxEmail.next_at)

@@ -30,7 +30,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -41,6 +41,7 @@ from engine.db import Database
 from engine.errors import FieldProblem, InvalidInput, NotFound
 from engine.identity.principal import Principal
 from engine.identity.protect import cipher_for
+from engine.notify.outbox import Outbox
 from engine.sql import Sql
 
 FORMATS = ("djflow", "wecom", "dingtalk")
@@ -80,7 +81,7 @@ class DeliveryView:
     last_error: str | None
     created_at: str
     delivered_at: str | None
-    body: str
+    # no body: the log is for the system administrator, who may not read business content (三员分立)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class Webhooks:
         self.db, self.settings = db, settings
         self._lock = threading.Lock()
         self._hooks: tuple[float, list[_Hook]] | None = None
+        self.outbox = Outbox(db, "webhook_deliveries", "webhook_id, event, body")
 
     # -- administration -------------------------------------------------------------------------
     def create(self, principal: Principal, body: WebhookCreate) -> WebhookView:
@@ -163,11 +165,11 @@ class Webhooks:
         with self.db.transaction(write=False) as sql:
             if sql.row("SELECT 1 FROM webhooks WHERE id = ?", (webhook_id,)) is None:
                 raise NotFound(f"Webhook {webhook_id} 不存在")
-            rows = sql.rows("SELECT id, event, status, attempts, last_status, last_error, created_at, delivered_at, "
-                            f"body FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT {int(limit)}",
+            rows = sql.rows("SELECT id, event, status, attempts, last_status, last_error, created_at, delivered_at "
+                            f"FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT {int(limit)}",
                             (webhook_id,))
         return [DeliveryView(*r[:6], created_at=Sql.from_ts(r[6]).isoformat(),
-                             delivered_at=Sql.from_ts(r[7]).isoformat() if r[7] else None, body=r[8]) for r in rows]
+                             delivered_at=Sql.from_ts(r[7]).isoformat() if r[7] else None) for r in rows]
 
     # -- the outbox -------------------------------------------------------------------------------
     def _active(self, sql: Sql) -> list[_Hook]:
@@ -196,39 +198,25 @@ class Webhooks:
 
     # -- delivery ---------------------------------------------------------------------------------
     def any_due(self) -> bool:
-        with self.db.autocommit() as sql:
-            return sql.row("SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_at <= ? LIMIT 1",
-                           (sql.ts(now()),)) is not None
+        return self.outbox.any_due()
 
     def deliver_due(self, *, limit: int = 100) -> int:
         """Post the due deliveries; returns how many were delivered."""
-        if not self.any_due():
+        if not self.outbox.any_due():
             return 0
-        at = now()
-        lease = at + timedelta(seconds=self.settings.service_timeout_seconds + 30)
-        with self.db.transaction() as sql:
-            due = sql.rows(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, next_at = ? WHERE id IN (SELECT id FROM "
-                "webhook_deliveries WHERE status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?"
-                + (" FOR UPDATE SKIP LOCKED" if sql.pg else "") + ") RETURNING id, webhook_id, event, body, attempts",
-                (sql.ts(lease), sql.ts(at), limit))
+        due = self.outbox.claim(lease_seconds=self.settings.service_timeout_seconds + 30, limit=limit)
+        with self.db.transaction(write=False) as sql:
+            ids = sorted({d[2] for d in due})
             hooks = {r[0]: r[1:] for r in sql.rows(
-                f"SELECT id, url, secret FROM webhooks WHERE id IN ({', '.join('?' * len(due)) or 'NULL'})",
-                [d[1] for d in due])} if due else {}
+                f"SELECT id, url, secret FROM webhooks WHERE id IN ({', '.join('?' * len(ids)) or 'NULL'})", ids)}
         cipher = cipher_for(self.settings)
         delivered = 0
-        for did, wid, event, body, attempt in sorted(due):
+        for did, attempt, wid, event, body in due:
             url, secret = hooks[wid]
             status, error = self._post(url, cipher.decrypt("webhook_secret", secret), did, event, body)
-            done = error is None
-            delivered += done
-            last = attempt >= self.settings.webhook_attempts
-            backoff = min(3600.0, self.settings.webhook_backoff_seconds * 2 ** (attempt - 1))
-            with self.db.transaction() as sql:
-                sql.run("UPDATE webhook_deliveries SET status = ?, last_status = ?, last_error = ?, next_at = ?, "
-                        "delivered_at = ? WHERE id = ? AND attempts = ?",
-                        ("delivered" if done else "failed" if last else "pending", status, error,
-                         sql.ts(now() + timedelta(seconds=backoff)), sql.ts(now()) if done else None, did, attempt))
+            delivered += error is None
+            self.outbox.record(did, attempt, error=error, status=status, attempts=self.settings.webhook_attempts,
+                               backoff=self.settings.webhook_backoff_seconds)
         return delivered
 
     def _post(self, url: str, secret: str, delivery_id: int, event: str, body: str) -> tuple[int | None, str | None]:

@@ -35,6 +35,7 @@ from engine.db import Database
 from engine.errors import Conflict, EngineError, FieldProblem, Forbidden, InvalidInput, NotFound
 from engine.identity.permissions import PERMISSIONS
 from engine.identity.principal import ClientInfo, Principal
+from engine.notify.email import Mailer
 from engine.notify.webhooks import Webhooks
 from engine.runtime import attachments, services
 from engine.runtime.attachments import AttachmentView
@@ -81,6 +82,7 @@ class WorkflowEngine:
         self.definitions = DefinitionCache(script_time_limit=self.settings.script_time_limit)
         self.states = StateCache(self.settings.state_cache_size)
         self.webhooks = Webhooks(db, self.settings)  # notifications pushed out (engine/notify/webhooks.py)
+        self.mailer = Mailer(db, self.settings)  # and mailed (engine/notify/email.py)
 
     # -- commands -------------------------------------------------------------------------
     def start(self, *, key: str, username: str, data: dict | None = None, title: str | None = None,
@@ -893,11 +895,12 @@ class WorkflowEngine:
                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
                      [(n.user_id, n.kind, n.title[:300], n.body, unit.inst.id, n.task.id if n.task else None,
                        sql.ts(at)) for n in unit.notices])
-            self.webhooks.queue(sql, [{
-                "kind": n.kind, "title": n.title[:300], "body": n.body, "instance_id": unit.inst.id,
-                "task_id": n.task.id if n.task else None,
-                "user": {"username": unit.username(n.user_id), "display_name": unit.display_name(n.user_id)}}
-                for n in unit.notices], at)
+            out = [{"kind": n.kind, "title": n.title[:300], "body": n.body, "instance_id": unit.inst.id,
+                    "task_id": n.task.id if n.task else None, "user_id": n.user_id,
+                    "user": {"username": unit.username(n.user_id), "display_name": unit.display_name(n.user_id)}}
+                   for n in unit.notices]
+            self.webhooks.queue(sql, out, at)
+            self.mailer.queue(sql, out, at)
         if unit.d.has_timers:
             timers.sync(sql, unit.inst.id, unit.workflow, at)
         if unit.d.has_services:

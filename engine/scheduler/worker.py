@@ -57,12 +57,18 @@ def make_celery(settings: Settings) -> Celery:
     def deliver_webhooks() -> int:
         return engine().webhooks.deliver_due()
 
+    @app.task(name="djflow.deliver_email")
+    def deliver_email() -> int:
+        return engine().mailer.deliver_due()
+
     @app.task(name="djflow.tick")
     def tick() -> int:
         eng = engine()
         eng.fire_schedules()  # starts are quick and idempotent: run here, not as jobs
         if eng.webhooks.any_due():
             deliver_webhooks.delay()
+        if eng.mailer.any_due():
+            deliver_email.delay()
         due = eng.queue_due(hold_seconds=eng.settings.timer_requeue_seconds)
         for job_id in due:
             fire_timer.delay(job_id)
