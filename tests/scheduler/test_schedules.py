@@ -124,3 +124,19 @@ def test_the_start_event_and_process_json_must_agree(tmp_path, settings):
     problems = validate_paths([monthly(tmp_path, "bad_schedule", cycle, {"each": "branch",
                                                                           "initiator": "user:shuji"})], settings)
     assert [p.code for p in problems] == ["DJ501"] and "position:<职务>" in problems[0].message
+
+
+def test_a_date_start_fires_once(engine: WorkflowEngine, tmp_path, t0):
+    d = monthly(tmp_path, "once_day", (t0 + timedelta(minutes=30)).isoformat(), {"initiator": "user:dangwei"})
+    bpmn = d / "once_day.bpmn"
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace("timeCycle", "timeDate"), encoding="utf-8")
+    deploy(engine.db, engine.settings, d)
+    assert engine.fire_schedules() == 0
+    with time_machine.travel(t0 + timedelta(minutes=31), tick=False):
+        assert engine.fire_schedules() == 1
+    with time_machine.travel(t0 + timedelta(days=40), tick=False):
+        assert engine.fire_schedules() == 0
+    with engine.db.read() as s:
+        [inst] = s.scalars(select(ProcessInstance).where(ProcessInstance.definition_key == "once_day")).all()
+        assert s.get(User, inst.initiator_id).username == "dangwei"
+        assert s.scalar(select(ProcessSchedule.status).where(ProcessSchedule.definition_key == "once_day")) == "ended"

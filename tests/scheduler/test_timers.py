@@ -263,3 +263,33 @@ def test_an_approval_racing_the_tick_ends_one_way_or_the_other_never_both(timed:
         # refused: the timer had fired first (escalated, still running); approved: completed, never fired
         assert (len(fired_events(timed, iid)), status) == ((1, "running") if iid in refused else (0, "completed"))
     assert len(open_tasks(timed, "juzhang")) == len(refused)
+
+
+def test_an_interrupting_boundary_timer_on_a_sub_process_cancels_everything_inside(engine: WorkflowEngine, tmp_path):
+    """A 2-hour limit on a sub-process of two approvals: when it runs out mid-way, the open slot inside
+    is cancelled and the escalation path opens."""
+    inner = (user_task("a", "科室审批", "user:kezhang", ["s1"], ["s2"]) + user_task("b", "分管领导审批", "user:fenguan",
+                                                                            ["s2"], ["s3"])
+             + '<bpmn:startEvent id="sub_start"><bpmn:outgoing>s1</bpmn:outgoing></bpmn:startEvent>'
+             + '<bpmn:endEvent id="sub_end"><bpmn:incoming>s3</bpmn:incoming></bpmn:endEvent>'
+             + flow("s1", "sub_start", "a") + flow("s2", "a", "b") + flow("s3", "b", "sub_end"))
+    body = ('<bpmn:subProcess id="review" name="审核"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>'
+            + inner + '</bpmn:subProcess>'
+            + '<bpmn:boundaryEvent id="late" name="审核超时" attachedToRef="review" cancelActivity="true">'
+            + '<bpmn:outgoing>f3</bpmn:outgoing>' + timer("timeDuration", "PT2H") + '</bpmn:boundaryEvent>'
+            + user_task("escalated", "局长督办", "user:juzhang", ["f3"], ["f4"])
+            + '<bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>'
+            + flow("f1", "submit_request", "review") + flow("f2", "review", "end") + flow("f3", "late", "escalated")
+            + flow("f4", "escalated", "end"))
+    deploy(engine.db, engine.settings, process(tmp_path, "t_sub", body))
+    start = now()
+    with time_machine.travel(start, tick=False):
+        iid = engine.start(key="t_sub", username="staff1", data=DATA).instance_id
+        engine.act(task_id=open_tasks(engine, "kezhang")[0].id, action="approve", username="kezhang")
+        assert [t.node_id for t in open_tasks(engine, "fenguan")] == ["b"]
+    with time_machine.travel(start + timedelta(hours=2, seconds=1), tick=False):
+        assert engine.fire_timers() == 1
+        assert engine.fire_timers() == 0
+    assert open_tasks(engine, "fenguan") == []
+    assert [t.node_id for t in open_tasks(engine, "juzhang")] == ["escalated"]
+    assert len(fired_events(engine, iid)) == 1
