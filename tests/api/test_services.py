@@ -172,6 +172,8 @@ def test_the_last_retry_failing_puts_the_instance_in_error_until_an_administrato
     assert failed[0] == "service.failed" and "返回 503" in failed[1]["reason"]
     notes = flow.c.get("/api/notifications", headers=flow.h("staff1")).json()["items"]
     assert any(n["kind"] == "instance.error" and "推送OA系统" in n["body"] for n in notes)
+    history = flow.c.get(f"/api/process-instances/{iid}/history", headers=flow.h("staff1")).json()
+    assert any(h["action"] == "service.failed" and "返回 503" in h["comment"] for h in history)  # the reason, shown
     with time_machine.travel(now() + timedelta(hours=1), tick=False):
         assert tick(flow) == 0 and len(remote.requests) == 2  # an error waits for a person
     # only an administrator in scope may retry; a running instance cannot be
