@@ -83,6 +83,7 @@ class WorkflowEngine:
         self.states = StateCache(self.settings.state_cache_size)
         self.webhooks = Webhooks(db, self.settings)  # notifications pushed out (engine/notify/webhooks.py)
         self.mailer = Mailer(db, self.settings)  # and mailed (engine/notify/email.py)
+        self._planned = float("-inf")  # when process schedules were last planned (time.monotonic)
 
     # -- commands -------------------------------------------------------------------------
     def start(self, *, key: str, username: str, data: dict | None = None, title: str | None = None,
@@ -608,7 +609,7 @@ class WorkflowEngine:
 
     def _plan_schedules(self, at: datetime) -> None:
         """Rows for the units a scheduled process names that have none yet (every minute at most)."""
-        if getattr(self, "_planned", 0) > time.monotonic() - schedules.REFRESH_SECONDS:
+        if self._planned > time.monotonic() - schedules.REFRESH_SECONDS:
             return
         self._planned = time.monotonic()
         with self.db.transaction() as sql:
