@@ -56,8 +56,41 @@ def _verify_cli(url: str) -> subprocess.CompletedProcess:
 
 
 def _tamper(engine: WorkflowEngine, sql: str, **params) -> None:
+    """Change the log as someone with the database owner's rights could: the append-only triggers
+    switched off around the change (what verification must still catch)."""
+    pg = engine.db.engine.dialect.name == "postgresql"
     with engine.db.engine.begin() as conn:
+        if pg:
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        else:
+            saved = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                                      "AND tbl_name = 'audit_events'")).all()
+            for name, _sql in saved:
+                conn.execute(text(f"DROP TRIGGER {name}"))
         conn.execute(text(sql), params)
+        if pg:
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+        else:
+            for _name, create in saved:
+                conn.execute(text(create))
+
+
+@pytest.mark.parametrize("change", ["UPDATE audit_events SET payload = '{}' WHERE seq = 1",
+                                    "DELETE FROM audit_events WHERE seq = 1", "DELETE FROM audit_events"])
+def test_the_database_refuses_to_change_or_remove_audit_events(engine: WorkflowEngine, change):
+    run_chain(engine)
+    with engine.db.read() as s:
+        before = [(e.seq, e.hash, json.dumps(e.payload, sort_keys=True)) for e in
+                  s.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
+    with pytest.raises(Exception, match="append-only"), engine.db.engine.begin() as conn:
+        conn.execute(text(change))
+    if engine.db.engine.dialect.name == "postgresql":
+        with pytest.raises(Exception, match="append-only"), engine.db.engine.begin() as conn:
+            conn.execute(text("TRUNCATE audit_events"))
+    with engine.db.read() as s:
+        after = [(e.seq, e.hash, json.dumps(e.payload, sort_keys=True)) for e in
+                 s.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
+    assert after == before and len(after) >= 5
 
 
 def test_changing_one_payload_is_detected_naming_that_seq(engine: WorkflowEngine, settings):
@@ -131,3 +164,44 @@ def test_sha256_is_selectable(sqlite_url):
     with db.read() as s:
         algs = set(s.scalars(select(AuditEvent.hash_alg)))
         assert algs == {"sha256"} and verify(s).ok
+
+
+def test_the_documented_application_role_can_add_and_read_audit_events_but_not_change_them(pg_url):
+    """engine/migrations/app_role.sql (PostgreSQL's roles and grants), applied to a role of this
+    test's own (dropped afterwards)."""
+    import secrets
+
+    from engine import Database
+    from engine.config import REPO_ROOT
+    from engine.setup import init
+    from tests.conftest import make_settings
+
+    settings = make_settings(pg_url)
+    engine = WorkflowEngine(Database(pg_url), settings)
+    init(engine.db, settings, demo=True)
+    run_chain(engine)
+    role = f"djflow_app_{secrets.token_hex(4)}"
+    grants = (REPO_ROOT / "engine/migrations/app_role.sql").read_text(encoding="utf-8").replace("djflow_app", role)
+    with engine.db.engine.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} NOLOGIN"))
+        sql = "\n".join(line for line in grants.splitlines() if not line.strip().startswith("--"))
+        for statement in (st.strip() for st in sql.split(";")):
+            if statement:
+                conn.execute(text(statement))
+    try:
+        def as_app(sql: str):
+            with engine.db.engine.begin() as conn:
+                conn.execute(text(f"SET LOCAL ROLE {role}"))
+                return conn.execute(text(sql)).all() if sql.startswith("SELECT") else conn.execute(text(sql))
+
+        assert as_app("SELECT count(*) FROM audit_events")[0][0] >= 5
+        assert as_app("SELECT count(*) FROM tasks")[0][0] > 0
+        for refused in ("UPDATE audit_events SET actor_id = 1", "DELETE FROM audit_events", "TRUNCATE audit_events",
+                        "ALTER TABLE audit_events DISABLE TRIGGER USER"):
+            with pytest.raises(Exception, match="permission denied|must be owner"):
+                as_app(refused)
+    finally:
+        with engine.db.engine.begin() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+        engine.db.dispose()
