@@ -1,0 +1,148 @@
+"""The Merkle tree over the audit log, as RFC 9162 (Certificate Transparency 2.0) §2.1 defines it.
+
+Self-contained on purpose (the standard library only, nothing else of djflow), so an auditor can
+read it whole and the offline verifier can carry it:
+
+    leaf hash   H(0x00 ‖ leaf)
+    node hash   H(0x01 ‖ left ‖ right)
+    MTH({})     H()
+    MTH(D[n])   node(MTH(D[0:k]), MTH(D[k:n])), k the largest power of two smaller than n
+
+A leaf is one audit event: the 32 bytes of its chain hash (which commits to the event's content
+and to every event before it). H is SM3 (GB/T 32905, OpenSSL's) or SHA-256, the log's algorithm.
+
+An inclusion proof shows that event m is the m-th leaf of the tree of size n with a given root; a
+consistency proof shows that the tree of size m is a prefix of the tree of size n, i.e. that the
+log was only ever appended to between two checkpoints. The verification functions follow RFC 9162
+§2.1.3.2 and §2.1.4.2 step by step.
+"""
+from __future__ import annotations
+
+import hashlib
+
+__all__ = ["consistency_proof", "inclusion_proof", "leaf_hash", "node_hash", "root", "verify_consistency",
+           "verify_inclusion"]
+
+
+def _h(alg: str, *parts: bytes) -> bytes:
+    h = hashlib.new(alg)
+    for p in parts:
+        h.update(p)
+    return h.digest()
+
+
+def leaf_hash(alg: str, leaf: bytes) -> bytes:
+    return _h(alg, b"\x00", leaf)
+
+
+def node_hash(alg: str, left: bytes, right: bytes) -> bytes:
+    return _h(alg, b"\x01", left, right)
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n > 1)."""
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def root(alg: str, leaves: list[bytes]) -> bytes:
+    """MTH of the leaves (their data, not their hashes)."""
+    return _root(alg, [leaf_hash(alg, x) for x in leaves])
+
+
+def _root(alg: str, hashes: list[bytes]) -> bytes:
+    if not hashes:
+        return _h(alg)
+    while len(hashes) > 1:  # bottom-up, pairing left to right; an odd last node moves up as is
+        nxt = [node_hash(alg, hashes[i], hashes[i + 1]) for i in range(0, len(hashes) - 1, 2)]
+        if len(hashes) % 2:
+            nxt.append(hashes[-1])
+        hashes = nxt
+    return hashes[0]
+
+
+def inclusion_proof(alg: str, leaves: list[bytes], m: int) -> list[bytes]:
+    """PATH(m, D[n]): the audit path of leaf m (0-based) in the tree of all `leaves`."""
+    if not 0 <= m < len(leaves):
+        raise ValueError(f"leaf {m} is not in a tree of {len(leaves)}")
+    return _path(alg, [leaf_hash(alg, x) for x in leaves], m)
+
+
+def _path(alg: str, hashes: list[bytes], m: int) -> list[bytes]:
+    n = len(hashes)
+    if n == 1:
+        return []
+    k = _split(n)
+    if m < k:
+        return _path(alg, hashes[:k], m) + [_root(alg, hashes[k:])]
+    return _path(alg, hashes[k:], m - k) + [_root(alg, hashes[:k])]
+
+
+def consistency_proof(alg: str, leaves: list[bytes], m: int) -> list[bytes]:
+    """PROOF(m, D[n]): that the first m leaves' tree is a prefix of the tree of all `leaves`."""
+    n = len(leaves)
+    if not 0 < m <= n:
+        raise ValueError(f"no consistency proof from {m} to {n}")
+    return _subproof(alg, [leaf_hash(alg, x) for x in leaves], m, True)
+
+
+def _subproof(alg: str, hashes: list[bytes], m: int, whole: bool) -> list[bytes]:
+    n = len(hashes)
+    if m == n:
+        return [] if whole else [_root(alg, hashes)]
+    k = _split(n)
+    if m <= k:
+        return _subproof(alg, hashes[:k], m, whole) + [_root(alg, hashes[k:])]
+    return _subproof(alg, hashes[k:], m - k, False) + [_root(alg, hashes[:k])]
+
+
+def verify_inclusion(alg: str, leaf_index: int, tree_size: int, leaf: bytes, proof: list[bytes],
+                     expected_root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2."""
+    if leaf_index >= tree_size or leaf_index < 0:
+        return False
+    fn, sn = leaf_index, tree_size - 1
+    r = leaf_hash(alg, leaf)
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(alg, p, r)
+            while not fn & 1 and fn != 0:  # shift until LSB(fn) is set or fn is 0
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(alg, r, p)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == expected_root
+
+
+def verify_consistency(alg: str, first: int, second: int, first_root: bytes, second_root: bytes,
+                       proof: list[bytes]) -> bool:
+    """RFC 9162 §2.1.4.2: the tree of size `first` with `first_root` is a prefix of the tree of size
+    `second` with `second_root`."""
+    if first > second or first <= 0:
+        return False
+    if first == second:
+        return not proof and first_root == second_root
+    if not proof:
+        return False
+    path = list(proof)
+    if first & (first - 1) == 0:  # a power of two: the first tree's root is the proof's start
+        path.insert(0, first_root)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(alg, c, fr), node_hash(alg, c, sr)
+            while not fn & 1 and fn != 0:  # shift until LSB(fn) is set or fn is 0
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(alg, sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and fr == first_root and sr == second_root
