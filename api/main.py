@@ -30,6 +30,7 @@ from api.tasks.routes import router as tasks_router
 from api.users.routes import router as users_router
 from api.webhooks.routes import router as webhooks_router
 from engine import (
+    CalendarDays,
     Catalog,
     Database,
     Delegations,
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, engine: WorkflowEngine | None =
     app.state.positions = Positions(engine.db, engine.settings)
     app.state.notifications = Notifications(engine.db)
     app.state.catalog = Catalog(engine.db, engine.settings)
+    app.state.calendar = CalendarDays(engine.db, engine.settings)
     app.state.engine_threads = ThreadPoolExecutor(settings.engine_threads, thread_name_prefix="djflow-engine")
     app.state.login_throttle = LoginThrottle(max_failures=settings.login_client_max_failures,
                                              window_seconds=settings.login_client_window_minutes * 60)

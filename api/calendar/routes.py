@@ -30,7 +30,7 @@ class DaySet(BaseModel):
 
 
 def _service(request: Request) -> CalendarDays:
-    return CalendarDays(request.app.state.engine.db, request.app.state.engine.settings)
+    return request.app.state.calendar
 
 
 @router.get("/{year:int}", operation_id="calendar_year", response_model=CalendarYear)

@@ -170,7 +170,19 @@ class Webhook(Base):
     created_by: Mapped[int | None] = mapped_column(BigId)
 
 
-class WebhookDelivery(Base):
+class Delivery:
+    """The columns engine/notify/outbox.py's delivery loop keeps on every outbox table."""
+
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed, cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    delivered_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Delivery, Base):
     """One notification to one webhook: the exact body, its attempts and their outcome."""
 
     __tablename__ = "webhook_deliveries"
@@ -179,13 +191,6 @@ class WebhookDelivery(Base):
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"), index=True)
     event: Mapped[str] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed, cancelled
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_at: Mapped[datetime]
-    last_status: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=now)
-    delivered_at: Mapped[datetime | None]
 
 
 Index("ix_webhook_deliveries_status_next", WebhookDelivery.status, WebhookDelivery.next_at)
@@ -215,7 +220,7 @@ class ProcessSchedule(Base):
 Index("ix_process_schedules_status_next", ProcessSchedule.status, ProcessSchedule.next_at)
 
 
-class OutboxEmail(Base):
+class OutboxEmail(Delivery, Base):
     """A notification mailed to one person (engine/notify/email.py): the message and its attempts."""
 
     __tablename__ = "email_outbox"
@@ -225,13 +230,6 @@ class OutboxEmail(Base):
     to_addr: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_at: Mapped[datetime]
-    last_status: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=now)
-    delivered_at: Mapped[datetime | None]
 
 
 Index("ix_email_outbox_status_next", OutboxEmail.status, OutboxEmail.next_at)

@@ -42,6 +42,7 @@ from engine.errors import FieldProblem, InvalidInput, NotFound
 from engine.identity.principal import Principal
 from engine.identity.protect import cipher_for
 from engine.notify.outbox import Outbox
+from engine.runtime.services import allowed  # the one outbound allowlist
 from engine.sql import Sql
 
 FORMATS = ("djflow", "wecom", "dingtalk")
@@ -119,8 +120,6 @@ class Webhooks:
     # -- administration -------------------------------------------------------------------------
     def create(self, principal: Principal, body: WebhookCreate) -> WebhookView:
         principal.require("config.write")
-        from engine.runtime.services import allowed
-
         refused = allowed(body.url, self.settings.service_allowed_hosts)
         if refused:
             raise InvalidInput(refused, errors=[FieldProblem("url", refused)])
@@ -221,8 +220,6 @@ class Webhooks:
 
     def _post(self, url: str, secret: str, delivery_id: int, event: str, body: str) -> tuple[int | None, str | None]:
         import httpx
-
-        from engine.runtime.services import allowed
 
         refused = allowed(url, self.settings.service_allowed_hosts)
         if refused:

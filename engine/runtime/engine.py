@@ -548,63 +548,37 @@ class WorkflowEngine:
         self._plan_schedules(at)
         started = 0
         for _ in range(limit):
-            with self.db.transaction() as sql:  # claim one due row for a minute
-                row = sql.row(
-                    "UPDATE process_schedules SET claimed_until = ? WHERE id = (SELECT id FROM process_schedules "
-                    "WHERE status = 'active' AND next_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?) "
-                    "ORDER BY next_at LIMIT 1" + (" FOR UPDATE SKIP LOCKED" if sql.pg else "") + ") "
-                    "RETURNING id, definition_key, org_unit_id, next_at, remaining",
-                    (sql.ts(at + timedelta(seconds=60)), sql.ts(at), sql.ts(at)))
-                if row is None:
+            with self.db.transaction() as sql:
+                due = schedules.claim(sql, at)
+                if due is None:
                     break
-                sid, key, org_id, due, left = row
-                due = Sql.from_ts(due)
-                meta = Sql.from_json(sql.row("SELECT settings FROM process_definitions WHERE key = ? AND "
-                                             "status = 'published' ORDER BY version DESC LIMIT 1", (key,))[0]) or {}
-                sched = meta.get("schedule") or {}
-                org = sql.row("SELECT code, name FROM org_units WHERE id = ?", (org_id,)) if org_id else None
-                if org_id and org is None:
-                    who = None
-                elif org_id:
-                    found = sql.row("SELECT u.username FROM positions p JOIN users u ON u.id = p.user_id WHERE "
-                                    "p.org_unit_id = ? AND p.key = ? AND u.status = 'active' ORDER BY p.id LIMIT 1",
-                                    (org_id, sched.get("initiator", "").removeprefix("position:")))
-                    who = found[0] if found else None
-                else:
-                    who = sched.get("initiator", "").removeprefix("user:") or None
-                d = self.definitions.get(sql, sql.row(
-                    "SELECT id FROM process_definitions WHERE key = ? AND status = 'published' "
-                    "ORDER BY version DESC LIMIT 1", (key,))[0])
+                did, meta = sql.row("SELECT id, settings FROM process_definitions WHERE key = ? AND "
+                                    "status = 'published' ORDER BY version DESC LIMIT 1", (due.key,))
+                sched = (Sql.from_json(meta) or {}).get("schedule") or {}
+                who, where = schedules.initiator(sql, sched, due.org_id)
+                d = self.definitions.get(sql, did)
                 timing = schedules.timing(schedules.timer_start(d.spec), d.script_engine)
-            period = schedules.period_of(due, timing.every)
-            where = {"org_code": org[0], "org_name": org[1]} if org else {}
+            period = schedules.period_of(due.at, timing.every)
             error = iid = None
             if who is None:
-                error = f"{where.get('org_name', key)} 没有 {sched.get('initiator')}，本期未发起"
+                error = f"{where.get('org_name', due.key)} 没有 {sched.get('initiator')}，本期未发起"
             else:
                 try:
-                    result = self.start(key=key, username=who, variables={**(sched.get("data") or {}), **where,
-                                                                          "period": period},
-                                        title=f"{where.get('org_name', '')}{period}{d.name}"[:MAX_TITLE],
-                                        business_key=f"{key}:{where.get('org_code', '-')}:{due.date().isoformat()}"[:MAX_BUSINESS_KEY],
-                                        idempotency_key=f"schedule-{sid}-{due.isoformat()}")
-                    iid = result.instance_id
+                    iid = self.start(
+                        key=due.key, username=who, variables={**(sched.get("data") or {}), **where, "period": period},
+                        title=f"{where.get('org_name', '')}{period}{d.name}"[:MAX_TITLE],
+                        business_key=f"{due.key}:{where.get('org_code', '-')}:{due.at.date().isoformat()}"
+                        [:MAX_BUSINESS_KEY],
+                        idempotency_key=f"schedule-{due.id}-{due.at.isoformat()}").instance_id
                     started += 1
                 except EngineError as exc:
-                    error = f"{where.get('org_name', key)}：{exc}"
-            nxt = due + timing.every if timing.every is not None else None
-            left = left - 1 if left > 0 else left
-            ended = nxt is None or left == 0
-            with self.db.unit_of_work() as s:
-                sql = Sql.of(s)
-                sql.run("UPDATE process_schedules SET next_at = ?, remaining = ?, fired = fired + 1, status = ?, "
-                        "claimed_until = NULL, last_instance_id = COALESCE(?, last_instance_id), last_error = ?, "
-                        "updated_at = ? WHERE id = ?",
-                        (sql.ts(nxt or due), left, "ended" if ended else "active", iid, error, sql.ts(now()), sid))
+                    error = f"{where.get('org_name', due.key)}：{exc}"
+            with self.db.transaction() as sql:
+                schedules.advance(sql, due, timing, instance_id=iid, error=error, at=now())
                 if error:
                     append_events(sql, [NewEvent("schedule.skipped", None, None, None, None, {
-                        "definition": key, "org_code": where.get("org_code"), "period": period, "reason": error})],
-                        hash_alg=self.settings.audit_hash)
+                        "definition": due.key, "org_code": where.get("org_code"), "period": period,
+                        "reason": error})], hash_alg=self.settings.audit_hash)
         return started
 
     def _plan_schedules(self, at: datetime) -> None:
@@ -706,7 +680,7 @@ class WorkflowEngine:
         unit = self._job_instance(sql, job, busy)
         if unit is None:
             return None
-        ref = sql.row("SELECT ref FROM timer_jobs WHERE id = ?", (job[0],))[0]
+        ref, step = sla.job_state(sql, job[0])
         row = next((r for r in unit.rows if str(r.id) == ref), None)
         if unit.inst.status != "running" or row is None or row.status != "open":
             timers.close(sql, job[0], at)
@@ -714,7 +688,6 @@ class WorkflowEngine:
         node = unit.d.node(row.node_id)
         timeout = node.properties.get("timeout")
         policy = sla.parse(timeout) if timeout else sla.Policy(1, sla.DEFAULT_EVERY, None, None)
-        step = sla.step_of(sql, job[0])
         before = {r.id for r in unit.rows}
         what = {"node": node.node_id, "node_name": node.name, "due_at": _iso(row.due_at), "job": job[0]}
         escalated = bool(row.note and row.note.get("kind") == "escalated")

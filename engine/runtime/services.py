@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from SpiffWorkflow.util.task import TaskState
 
-from engine import jsontext
+from engine.scheduler import timers
 from engine.sql import Sql
 
 KIND = "service"
@@ -99,28 +99,20 @@ class Call:
     payload: dict
 
 
-_INSERT = ("INSERT INTO timer_jobs (instance_id, kind, ref, due_at, payload, status, attempts, created_at, updated_at) "
-           "VALUES (?, 'service', ?, ?, ?, 'waiting', 0, ?, ?) ON CONFLICT (instance_id, kind, ref) DO NOTHING")
-
-
 def sync(sql: Sql, instance_id: int, workflow, at: datetime, settings) -> None:
     """A job for every READY http/request task that has none; the jobs of tasks that moved on
     (cancelled by a boundary event or by the instance ending) end (deferred writes)."""
-    refs = []
+    jobs = []
     for t in ready(workflow):
         if t.task_spec.operation_name != HTTP:
             continue
-        ref = str(t.id)
-        refs.append(ref)
         spec = t.task_spec
-        payload = {**describe(t), "params": params(t),
-                   "retries": spec.retries if spec.retries is not None else settings.service_retries,
-                   "backoff": spec.retry_backoff_base if spec.retry_backoff_base is not None
-                   else settings.service_backoff_seconds}
-        sql.defer(_INSERT, (instance_id, ref, sql.ts(at), jsontext.dumps(payload), sql.ts(at), sql.ts(at)))
-    others = f" AND ref NOT IN ({', '.join('?' * len(refs))})" if refs else ""
-    sql.defer(f"UPDATE timer_jobs SET status = 'done', updated_at = ? WHERE instance_id = ? AND kind = 'service' "
-              f"AND status IN ('waiting', 'error'){others}", (sql.ts(at), instance_id, *refs))
+        jobs.append((str(t.id), at, {
+            **describe(t), "params": params(t),
+            "retries": spec.retries if spec.retries is not None else settings.service_retries,
+            "backoff": spec.retry_backoff_base if spec.retry_backoff_base is not None
+            else settings.service_backoff_seconds}))
+    timers.keep_jobs(sql, instance_id, KIND, jobs, at, ending=("waiting", "error"))
 
 
 def lease(sql: Sql, job_id: int, at: datetime, *, seconds: float, worker: str) -> Call | None:

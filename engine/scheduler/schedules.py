@@ -124,6 +124,52 @@ def check_config(meta: dict) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Due:
+    id: int
+    key: str
+    org_id: int  # 0: not per unit
+    at: datetime  # the time it fires for
+    remaining: int
+
+
+def claim(sql: Sql, at: datetime, *, hold_seconds: float = 60) -> Due | None:
+    """The most overdue active row nobody claimed in the last minute, claimed for `hold_seconds`."""
+    row = sql.row(
+        "UPDATE process_schedules SET claimed_until = ? WHERE id = (SELECT id FROM process_schedules "
+        "WHERE status = 'active' AND next_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?) "
+        "ORDER BY next_at LIMIT 1" + (" FOR UPDATE SKIP LOCKED" if sql.pg else "") + ") "
+        "RETURNING id, definition_key, org_unit_id, next_at, remaining",
+        (sql.ts(at + timedelta(seconds=hold_seconds)), sql.ts(at), sql.ts(at)))
+    return None if row is None else Due(row[0], row[1], row[2], Sql.from_ts(row[3]), row[4])
+
+
+def initiator(sql: Sql, sched: dict, org_id: int) -> tuple[str | None, dict]:
+    """Who starts the instance (None: nobody holds the position) and the unit it is for
+    ({org_code, org_name}, empty when not per unit)."""
+    rule = sched.get("initiator", "")
+    if not org_id:
+        return rule.removeprefix("user:") or None, {}
+    org = sql.row("SELECT code, name FROM org_units WHERE id = ?", (org_id,))
+    if org is None:
+        return None, {}
+    found = sql.row("SELECT u.username FROM positions p JOIN users u ON u.id = p.user_id WHERE p.org_unit_id = ? "
+                    "AND p.key = ? AND u.status = 'active' ORDER BY p.id LIMIT 1",
+                    (org_id, rule.removeprefix("position:")))
+    return (found[0] if found else None), {"org_code": org[0], "org_name": org[1]}
+
+
+def advance(sql: Sql, due: Due, t: Timing, *, instance_id: int | None, error: str | None, at: datetime) -> None:
+    """Move a fired row to its next time (or end it), releasing the claim."""
+    nxt = due.at + t.every if t.every is not None else None
+    left = due.remaining - 1 if due.remaining > 0 else due.remaining
+    ended = nxt is None or left == 0
+    sql.run("UPDATE process_schedules SET next_at = ?, remaining = ?, fired = fired + 1, status = ?, "
+            "claimed_until = NULL, last_instance_id = COALESCE(?, last_instance_id), last_error = ?, "
+            "updated_at = ? WHERE id = ?",
+            (sql.ts(nxt or due.at), left, "ended" if ended else "active", instance_id, error, sql.ts(at), due.id))
+
+
 _UPSERT = ("INSERT INTO process_schedules (definition_key, org_unit_id, next_at, remaining, fired, status, updated_at) "
            "VALUES (?, ?, ?, ?, 0, ?, ?) ON CONFLICT (definition_key, org_unit_id) DO NOTHING")
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from engine import jsontext
+from engine.scheduler import timers
 from engine.sql import Sql
 
 KIND = "sla"
@@ -64,29 +65,22 @@ def parse(value: str) -> Policy:
     return Policy(int(m["n"] or 0), m["every"] or DEFAULT_EVERY, then, rule)
 
 
-_INSERT = ("INSERT INTO timer_jobs (instance_id, kind, ref, due_at, payload, status, attempts, created_at, updated_at) "
-           "VALUES (?, 'sla', ?, ?, ?, 'waiting', 0, ?, ?) ON CONFLICT (instance_id, kind, ref) DO NOTHING")
-
-
 def sync(sql: Sql, instance_id: int, rows, at: datetime) -> None:
     """A job for every open slot with a due time (first due at the due-soon notice, unless that
     has passed); the jobs of slots no longer open end (deferred writes)."""
-    refs = []
+    jobs = []
     for r in rows:
         if r.status != "open" or r.due_at is None or r.id is None or r.kind == "cc":
             continue
-        refs.append(str(r.id))
         soon = r.due_at - DUE_SOON > at
-        sql.defer(_INSERT, (instance_id, str(r.id), sql.ts(r.due_at - DUE_SOON if soon else r.due_at),
-                            jsontext.dumps({"step": SOON if soon else 0}), sql.ts(at), sql.ts(at)))
-    others = f" AND ref NOT IN ({', '.join('?' * len(refs))})" if refs else ""
-    sql.defer(f"UPDATE timer_jobs SET status = 'done', updated_at = ? WHERE instance_id = ? AND kind = 'sla' "
-              f"AND status = 'waiting'{others}", (sql.ts(at), instance_id, *refs))
+        jobs.append((str(r.id), r.due_at - DUE_SOON if soon else r.due_at, {"step": SOON if soon else 0}))
+    timers.keep_jobs(sql, instance_id, KIND, jobs, at)
 
 
-def step_of(sql: Sql, job_id: int) -> int:
-    payload = Sql.from_json(sql.row("SELECT payload FROM timer_jobs WHERE id = ?", (job_id,))[0]) or {}
-    return int(payload.get("step") or 0)
+def job_state(sql: Sql, job_id: int) -> tuple[str, int]:
+    """A slot job's ref (the slot's id) and the step it is at."""
+    ref, payload = sql.row("SELECT ref, payload FROM timer_jobs WHERE id = ?", (job_id,))
+    return ref, int((Sql.from_json(payload) or {}).get("step") or 0)
 
 
 def next_step(sql: Sql, job_id: int, step: int, due: datetime, at: datetime) -> None:

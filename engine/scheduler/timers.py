@@ -24,6 +24,24 @@ _DONE = ("UPDATE timer_jobs SET status = 'done', updated_at = ? WHERE instance_i
          "AND status = 'waiting'")
 
 
+_KEEP = ("INSERT INTO timer_jobs (instance_id, kind, ref, due_at, payload, status, attempts, created_at, updated_at) "
+         "VALUES (?, ?, ?, ?, ?, 'waiting', 0, ?, ?) ON CONFLICT (instance_id, kind, ref) DO NOTHING")
+
+
+def keep_jobs(sql: Sql, instance_id: int, kind: str, jobs: list[tuple[str, datetime, dict]], at: datetime, *,
+              ending: tuple[str, ...] = ("waiting",)) -> None:
+    """One job of `kind` per (ref, first due time, payload), written only if the instance has none
+    for that ref yet; its other jobs of `kind` in an `ending` status end (deferred writes). The job
+    rows of service calls and of slots' due times (engine/runtime/services.py, engine/scheduler/sla.py)."""
+    for ref, due, payload in jobs:
+        sql.defer(_KEEP, (instance_id, kind, ref, sql.ts(due), jsontext.dumps(payload), sql.ts(at), sql.ts(at)))
+    refs = [ref for ref, _due, _payload in jobs]
+    others = f" AND ref NOT IN ({', '.join('?' * len(refs))})" if refs else ""
+    sql.defer(f"UPDATE timer_jobs SET status = 'done', updated_at = ? WHERE instance_id = ? AND kind = ? "
+              f"AND status IN ({', '.join('?' * len(ending))}){others}",
+              (sql.ts(at), instance_id, kind, *ending, *refs))
+
+
 def any_due(sql: Sql, at: datetime) -> bool:
     return sql.row("SELECT 1 FROM timer_jobs WHERE status = 'waiting' AND due_at <= ? LIMIT 1", (sql.ts(at),)) is not None
 
