@@ -133,9 +133,14 @@ def init(demo: Annotated[bool, typer.Option("--demo", help="同时创建演示�
             for user, pw in report.passwords.items():
                 out.print(f"  {user}: {pw}", markup=False, highlight=False)
         out.print(f"数据库就绪：{settings.database_url}", markup=False)
+        key = report.audit_key
+        out.print(f"审计签名密钥：{key.key_id}（{key.alg}，{settings.audit_key_dir}）。请备份该目录，"
+                  "并把密钥编号告知审计员，供离线校验时核对。", markup=False)
 
+    key = report.audit_key
     _emit(as_json, {"migrations": report.migrations, "deployed": [d.__dict__ for d in report.deployed],
-                    "passwords": report.passwords, "demo_created": report.demo_created}, human)
+                    "passwords": report.passwords, "demo_created": report.demo_created,
+                    "audit_key": {"key_id": key.key_id, "alg": key.alg}}, human)
 
 
 @app.command()
@@ -278,27 +283,155 @@ def task_act(task_id: int,
 
 
 @audit_app.command("verify")
-def audit_verify(as_json: JsonOpt = False) -> None:
-    """重新计算审计哈希链：完整退出 0；被改动、删除或重排时退出 1 并指出第一个有问题的序号。"""
+def audit_verify(from_checkpoint: Annotated[int | None, typer.Option(
+                     "--from-checkpoint", help="增量校验：从此检查点起（其签名与状态先经核对）")] = None,
+                 as_json: JsonOpt = False) -> None:
+    """重新计算审计哈希链、各检查点的 Merkle 根与签名：完整退出 0；被改动、删除、插入、重排或截断时退出 1 并指出第一个有问题的序号。"""
     from engine.audit import verify
+    from engine.models import AuditHead
 
     db = _db()
     with db.read() as s:
-        from engine.models import AuditHead
-
         head = s.get(AuditHead, 1)
         total = head.seq if head else 0
         with Progress(TextColumn("校验审计链"), BarColumn(), MofNCompleteColumn(), console=err,
                       disable=as_json or total < 5000) as progress:
             bar = progress.add_task("verify", total=total)
-            result = verify(s, progress=lambda n: progress.update(bar, completed=n))
+            try:
+                result = verify(s, get_settings(), from_checkpoint=from_checkpoint,
+                                progress=lambda n: progress.update(bar, completed=n))
+            except EngineError as exc:
+                _fail(exc, as_json)
     payload = {"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,
-               "reason": result.reason, "head_seq": result.head_seq}
-    _emit(as_json, payload, lambda: out.print(
-        f"审计链完整：{result.checked} 条事件" if result.ok else
-        f"审计链被篡改：第一个有问题的事件 seq={result.first_bad_seq}：{result.reason}", markup=False))
+               "reason": result.reason, "head_seq": result.head_seq, "from_seq": result.from_seq,
+               "checkpoints": result.checkpoints, "last_checkpoint": result.last_checkpoint,
+               "untrusted_root": result.untrusted_root}
+
+    def human() -> None:
+        if not result.ok:
+            out.print(f"审计链被篡改：第一个有问题的事件 seq={result.first_bad_seq}：{result.reason}", markup=False)
+            return
+        out.print(f"审计链完整：事件 {result.from_seq}–{result.head_seq}（{result.checked} 条），"
+                  f"{result.checkpoints} 个签名检查点核对无误", markup=False)
+        if result.untrusted_root:
+            out.print(f"注意：密钥目录中没有本日志的密钥，以数据库中的首个密钥 {', '.join(result.untrusted_root)} "
+                      "为信任起点", markup=False)
+
+    _emit(as_json, payload, human)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(as_json: JsonOpt = False) -> None:
+    """立即签发一个检查点（覆盖到当前最后一条事件）。"""
+    from engine.audit import checkpoints
+
+    try:
+        cp = checkpoints.write(_db(), get_settings(), force=True)
+    except EngineError as exc:
+        _fail(exc, as_json)
+    _emit(as_json, cp, lambda: out.print(
+        "自上一个检查点以来没有新事件" if cp is None else
+        f"检查点 {cp['seq']}：{cp['tree_size']} 条事件，根哈希 {cp['root']}，密钥 {cp['key_id']}", markup=False))
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(alg: Annotated[str | None, typer.Option("--alg", help="新密钥算法：ed25519 或 sm2")] = None,
+                     force: Annotated[bool, typer.Option("--force", help="当前私钥已丢失时，启用不经背书的新密钥")] = False,
+                     as_json: JsonOpt = False) -> None:
+    """更换审计签名密钥：新密钥由当前密钥签名背书，旧密钥只保留公钥用于校验。"""
+    from engine.audit import keys
+
+    if alg not in (None, "ed25519", "sm2"):
+        _fail(_invalid(f"--alg 只能是 ed25519 或 sm2，而不是 {alg!r}"), as_json)
+    try:
+        key = keys.rotate(_db(), get_settings(), alg=alg, force=force)
+    except EngineError as exc:
+        _fail(exc, as_json)
+    _emit(as_json, {"key_id": key.key_id, "alg": key.alg}, lambda: out.print(
+        f"新的审计签名密钥：{key.key_id}（{key.alg}）。请把新编号告知审计员。", markup=False))
+
+
+@audit_app.command("proof")
+def audit_proof(seq: Annotated[int | None, typer.Option("--seq", help="事件序号：给出其包含证明")] = None,
+                checkpoint: Annotated[int | None, typer.Option("--checkpoint", help="证明所依据的检查点（缺省为最新）")] = None,
+                first: Annotated[int | None, typer.Option("--from-checkpoint", help="一致性证明：较早的检查点")] = None,
+                as_json: JsonOpt = False) -> None:
+    """包含证明（--seq）或两个检查点之间的一致性证明（--from-checkpoint [--checkpoint]），以 JSON 输出。"""
+    from engine.audit import checkpoints
+
+    if (seq is None) == (first is None):
+        _fail(_invalid("请给出 --seq（包含证明）或 --from-checkpoint（一致性证明）之一"), as_json)
+    try:
+        with _db().read() as s:
+            proof = (checkpoints.inclusion(s, seq, checkpoint) if seq is not None
+                     else checkpoints.consistency(s, first, checkpoint))
+    except EngineError as exc:
+        _fail(exc, as_json)
+    sys.stdout.write(json.dumps(proof, ensure_ascii=False, indent=2) + "\n")
+
+
+def _invalid(message: str):
+    from engine.errors import InvalidInput
+
+    return InvalidInput(message)
+
+
+def _bound(value: str | None, name: str):
+    """--from/--to: an event seq (integer) or a date/time (Beijing time when none is given)."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    from datetime import datetime
+
+    from engine.clock import SHANGHAI
+
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(_invalid(f"{name} 应为事件序号或日期时间（如 2026-01-01 或 2026-01-01T08:00），而不是 {value!r}"), False)
+    return ts if ts.tzinfo else ts.replace(tzinfo=SHANGHAI)
+
+
+@audit_app.command("export")
+def audit_export(out_file: Annotated[Path, typer.Option("--out", help="导出包文件（.zip）")],
+                 since: Annotated[str | None, typer.Option("--from", help="起：事件序号或日期时间（含）")] = None,
+                 until: Annotated[str | None, typer.Option("--to", help="止：事件序号（含）或日期时间（不含）")] = None,
+                 as_json: JsonOpt = False) -> None:
+    """导出审计日志（事件、检查点、公钥、中文校验说明与校验程序），供离线校验；导出本身记入审计日志。"""
+    from engine.audit import bundle
+
+    lo, hi = _bound(since, "--from"), _bound(until, "--to")
+    with Progress(TextColumn("导出审计日志"), BarColumn(), MofNCompleteColumn(), console=err,
+                  disable=as_json) as progress:
+        bar = progress.add_task("export", total=None)
+        try:
+            result = bundle.export(_db(), get_settings(), out_file, since=lo, until=hi,
+                                   progress=lambda n, total: progress.update(bar, completed=n, total=total))
+        except EngineError as exc:
+            _fail(exc, as_json)
+    _emit(as_json, result.__dict__, lambda: out.print(
+        f"已导出事件 {result.first_seq}–{result.last_seq}（{result.events} 条，{result.checkpoints} 个检查点）到 "
+        f"{result.path}（{result.bytes} 字节，SHA-256 {result.sha256}）", markup=False))
+
+
+@audit_app.command("verify-bundle")
+def audit_verify_bundle(file: Annotated[Path, typer.Argument(help="导出包文件")],
+                        trust: Annotated[list[str] | None, typer.Option(
+                            "--trust", help="受信任的密钥编号（本单位公布的），可多次给出")] = None,
+                        as_json: JsonOpt = False) -> None:
+    """离线校验导出包（不需要数据库与配置）：通过退出 0；发现问题退出 1 并指出第一个有问题的序号。"""
+    from engine.audit.offline import Problem, describe, verify_bundle
+
+    try:
+        r = verify_bundle(str(file), trust or None)
+    except Problem as p:
+        _emit(as_json, {"ok": False, "first_bad_seq": p.seq, "reason": p.reason},
+              lambda: out.print(describe(p), markup=False))
+        raise typer.Exit(1)
+    _emit(as_json, {"ok": True, **r.__dict__}, lambda: out.print(describe(r), markup=False))
 
 
 def _principal_of(db: Database, username: str | None):

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # Comma-separated keys that were DJFLOW_DATA_KEY before a rotation; they only decrypt.
     data_key_previous: str | None = None
     audit_hash: Literal["sm3", "sha256"] = "sm3"
+    # Signed checkpoints of the audit log (engine/audit/checkpoints.py): the key files' directory
+    # (outside the database; back it up), the signature algorithm of new keys, and how often.
+    audit_key_dir: Path = Path("./var/audit-keys")
+    audit_sign_alg: Literal["ed25519", "sm2"] = "ed25519"
+    audit_checkpoint_events: int = 1000
+    audit_checkpoint_seconds: float = 60.0
     admin_password: str | None = None
     demo_password: str | None = None
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import audit
+from engine.audit.keys import LogKey, ensure_key
 from engine.config import Settings
 from engine.db import Database
 from engine.definitions import Deployed, deploy_paths
@@ -57,6 +58,7 @@ class InitReport:
     # username -> password, only for accounts created by this run (shown once, never stored in clear)
     passwords: dict[str, str] = field(default_factory=dict)
     demo_created: bool = False
+    audit_key: LogKey | None = None
 
 
 def init(db: Database, settings: Settings, *, demo: bool = False,
@@ -82,6 +84,9 @@ def init(db: Database, settings: Settings, *, demo: bool = False,
                          hash_alg=settings.audit_hash)
             if not settings.admin_password:
                 report.passwords["admin"] = admin_password
+        report.audit_key, created = ensure_key(s, settings)
+        if created:
+            say(f"生成审计签名密钥 {report.audit_key.key_id}（{report.audit_key.alg}）于 {settings.audit_key_dir}")
         say("部署 process_definitions/ 与 forms/")
         report.deployed = deploy_paths(s, [settings.forms_dir, settings.process_dir], settings)
         demo_missing = demo and s.scalar(select(OrgUnit.id).where(OrgUnit.code == "sfj")) is None

@@ -6,8 +6,11 @@ DJFLOW_REQUIRE_SERVICES=1 (CI), where they fail instead.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,9 @@ from engine.setup import init
 PG_ADMIN_URL = os.environ.get("DJFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_SERVICES = os.environ.get("DJFLOW_REQUIRE_SERVICES") == "1"
 DEMO_PASSWORD = "Demo-pass-2026"
+# The audit signing keys of the test databases (each log's keys have their own ids).
+AUDIT_KEY_DIR = Path(tempfile.mkdtemp(prefix="djflow-audit-keys-"))
+atexit.register(shutil.rmtree, AUDIT_KEY_DIR, True)
 
 
 def _pg_available() -> str | None:
@@ -70,7 +76,8 @@ def db_url(request) -> str:
 def make_settings(url: str, **overrides) -> Settings:
     values = dict(database_url=url, environment="test", demo_password=DEMO_PASSWORD,
                   admin_password="Admin-pass-2026", process_dir=REPO_ROOT / "process_definitions",
-                  forms_dir=REPO_ROOT / "forms", argon2_time_cost=1, argon2_memory_kib=8192)
+                  forms_dir=REPO_ROOT / "forms", argon2_time_cost=1, argon2_memory_kib=8192,
+                  audit_key_dir=AUDIT_KEY_DIR)
     values.update(overrides)
     return Settings(**values)
 

@@ -11,24 +11,17 @@ events from the end of the log is detected as well.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.audit.offline import GENESIS, canonical, chain_hash
 from engine.clock import as_utc, now
-from engine.models import AuditEvent, AuditHead
 from engine.sql import Sql
 
-GENESIS = "0" * 64
-ALGORITHMS = ("sm3", "sha256")
-
-
-def canonical(event: dict) -> bytes:
-    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+__all__ = ["GENESIS", "NewEvent", "append", "append_events", "canonical", "chain_hash", "event_body", "format_ts"]
 
 
 def format_ts(ts: datetime) -> str:
@@ -40,13 +33,6 @@ def event_body(*, seq: int, ts: datetime, actor_id, on_behalf_of, action: str, i
     return {"seq": seq, "ts": format_ts(ts), "actor_id": actor_id, "on_behalf_of": on_behalf_of,
             "action": action, "instance_id": instance_id, "task_id": task_id, "payload": payload,
             "hash_alg": hash_alg}
-
-
-def chain_hash(alg: str, prev_hash: str, body: dict) -> str:
-    h = hashlib.new(alg)
-    h.update(prev_hash.encode("ascii"))
-    h.update(canonical(body))
-    return h.hexdigest()
 
 
 @dataclass
@@ -100,46 +86,3 @@ def append(session: Session, *, action: str, actor_id: int | None = None, on_beh
     session.flush()
     return append_events(Sql.of(session), [NewEvent(action, actor_id, on_behalf_of, instance_id, task_id, payload)],
                          hash_alg=hash_alg)
-
-
-@dataclass
-class VerifyResult:
-    ok: bool
-    checked: int
-    first_bad_seq: int | None = None
-    reason: str | None = None
-    head_seq: int = 0
-
-
-def verify(session: Session, *, batch: int = 2000, progress=None) -> VerifyResult:
-    """Recompute the chain from the first event; report the first seq that does not check out."""
-    head = session.get(AuditHead, 1)
-    prev, expected, checked = GENESIS, 1, 0
-    last_seq = 0
-    while True:
-        rows = session.scalars(select(AuditEvent).where(AuditEvent.seq >= expected)
-                               .order_by(AuditEvent.seq).limit(batch)).all()
-        if not rows:
-            break
-        for ev in rows:
-            if ev.seq != expected:
-                return VerifyResult(False, checked, expected, f"事件 {expected} 缺失（下一条为 {ev.seq}）")
-            if ev.hash_alg not in ALGORITHMS:
-                return VerifyResult(False, checked, ev.seq, f"未知的哈希算法 {ev.hash_alg!r}")
-            if ev.prev_hash != prev:
-                return VerifyResult(False, checked, ev.seq, "prev_hash 与上一事件的哈希不一致")
-            body = event_body(seq=ev.seq, ts=ev.ts, actor_id=ev.actor_id, on_behalf_of=ev.on_behalf_of,
-                              action=ev.action, instance_id=ev.instance_id, task_id=ev.task_id,
-                              payload=ev.payload, hash_alg=ev.hash_alg)
-            if chain_hash(ev.hash_alg, prev, body) != ev.hash:
-                return VerifyResult(False, checked, ev.seq, "事件内容与其哈希不符（已被修改）")
-            prev, last_seq, expected, checked = ev.hash, ev.seq, ev.seq + 1, checked + 1
-        if progress is not None:
-            progress(checked)
-        session.expunge_all()
-    head_seq = head.seq if head else 0
-    if head is not None and (head.seq != last_seq or head.hash != prev):
-        if head.seq > last_seq:
-            return VerifyResult(False, checked, last_seq + 1, f"链尾事件 {last_seq + 1}–{head.seq} 已被删除", head_seq)
-        return VerifyResult(False, checked, head.seq, "链头记录与最后一个事件不一致", head_seq)
-    return VerifyResult(True, checked, head_seq=head_seq)

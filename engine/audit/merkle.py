@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["consistency_proof", "inclusion_proof", "leaf_hash", "node_hash", "root", "verify_consistency",
-           "verify_inclusion"]
+__all__ = ["consistency_proof", "frontier_push", "frontier_root", "inclusion_proof", "leaf_hash", "node_hash", "root",
+           "verify_consistency", "verify_inclusion"]
 
 
 def _h(alg: str, *parts: bytes) -> bytes:
@@ -146,3 +146,26 @@ def verify_consistency(alg: str, first: int, second: int, first_root: bytes, sec
             sr = node_hash(alg, sr, c)
         fn, sn = fn >> 1, sn >> 1
     return sn == 0 and fr == first_root and sr == second_root
+
+
+def frontier_push(alg: str, frontier: list[bytes], size: int, leaf: bytes) -> None:
+    """Add one leaf to the tree of `size` leaves whose frontier is given, in place.
+
+    The frontier of a tree of n leaves is the roots of its perfect subtrees, largest first, one
+    for each bit set in n: all that is needed to compute the root and to go on appending, so a
+    checkpoint needs only the events since the previous one."""
+    h = leaf_hash(alg, leaf)
+    while size & 1:
+        h = node_hash(alg, frontier.pop(), h)
+        size >>= 1
+    frontier.append(h)
+
+
+def frontier_root(alg: str, frontier: list[bytes]) -> bytes:
+    """MTH of the tree whose frontier is given (folded from the smallest subtree up)."""
+    if not frontier:
+        return _h(alg)
+    r = frontier[-1]
+    for h in reversed(frontier[:-1]):
+        r = node_hash(alg, h, r)
+    return r

@@ -1,8 +1,8 @@
 -- The role djflow's servers and workers connect as on PostgreSQL, separate from the owner that runs
 -- `djflow init` (the migrations). It may add audit events and read them, never change or remove
--- them: UPDATE, DELETE and TRUNCATE on audit_events are not granted, and only the table's owner
--- could switch its append-only triggers off. Replace djflow_app with the role's name; run as the owner.
+-- them: UPDATE, DELETE and TRUNCATE on audit_events, audit_checkpoints and audit_keys are not
+-- granted, and only the tables' owner could switch their append-only triggers off. Replace djflow_app with the role's name; run as the owner.
 GRANT USAGE ON SCHEMA public TO djflow_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO djflow_app;
-REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM djflow_app;
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_checkpoints, audit_keys FROM djflow_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO djflow_app;

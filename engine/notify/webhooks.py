@@ -48,7 +48,9 @@ from engine.sql import Sql
 FORMATS = ("djflow", "wecom", "dingtalk")
 EVENTS = ("task.assigned", "task.urged", "task.cc", "task.returned", "task.overdue", "task.due_soon",
           "task.resolved", "instance.completed", "instance.rejected", "instance.cancelled", "instance.error",
-          "service.notify")
+          "service.notify", "audit.checkpoint")
+# Sent only to webhooks that name them (an external witness of the audit log), not to "all events".
+EXPLICIT = frozenset({"audit.checkpoint"})
 _CACHE_SECONDS = 5.0
 
 
@@ -189,11 +191,19 @@ class Webhooks:
             event = {"event": n["kind"], "title": n["title"], "body": n["body"], "instance_id": n["instance_id"],
                      "task_id": n["task_id"], "user": n["user"], "at": at.isoformat()}
             for h in hooks:
-                if h.events is None or n["kind"] in h.events:
+                if (h.events is None and n["kind"] not in EXPLICIT) or (h.events and n["kind"] in h.events):
                     rows.append((h.id, n["kind"], render(h.format, event), sql.ts(at), sql.ts(at)))
         if rows:
             sql.defer_many("INSERT INTO webhook_deliveries (webhook_id, event, body, status, attempts, next_at, "
                            "created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?)", rows)
+
+    def queue_event(self, sql: Sql, kind: str, payload: dict, at: datetime) -> None:
+        """A system event (not a notice to someone) for the webhooks that name it; djflow's JSON only."""
+        rows = [(h.id, kind, render("djflow", {"event": kind, "at": at.isoformat(), **payload}), sql.ts(at),
+                 sql.ts(at)) for h in self._active(sql) if h.events and kind in h.events and h.format == "djflow"]
+        if rows:
+            sql.many("INSERT INTO webhook_deliveries (webhook_id, event, body, status, attempts, next_at, "
+                     "created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?)", rows)
 
     # -- delivery ---------------------------------------------------------------------------------
     def any_due(self) -> bool:

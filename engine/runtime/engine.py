@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import time
@@ -28,7 +29,8 @@ from engine.approvals.actions import ACTION_NAMES, ActionInput, allowed_actions,
 from engine.approvals.quorum import Method
 from engine.approvals.rows import INSTANCE_COLS, TASK_COLS, InstanceRow, TaskRow, User, load_user
 from engine.approvals.unit import ProcessError, Unit
-from engine.audit import NewEvent, append_events
+from engine.audit import NewEvent, append_events, checkpoints
+from engine.audit.auditor import Auditor
 from engine.clock import SHANGHAI, as_utc, now
 from engine.config import Settings, get_settings
 from engine.db import Database
@@ -57,6 +59,8 @@ from engine.runtime.views import (
 from engine.scheduler import schedules, sla, timers
 from engine.sql import Sql
 
+log = logging.getLogger("djflow.engine")
+
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 __all__ = ["ACTION_NAMES", "ActionInput", "ProcessError", "WorkflowEngine"]
@@ -83,7 +87,9 @@ class WorkflowEngine:
         self.states = StateCache(self.settings.state_cache_size)
         self.webhooks = Webhooks(db, self.settings)  # notifications pushed out (engine/notify/webhooks.py)
         self.mailer = Mailer(db, self.settings)  # and mailed (engine/notify/email.py)
+        self.auditor = Auditor(db, self.settings, self.webhooks)  # the auditor's side of the log
         self._planned = float("-inf")  # when process schedules were last planned (time.monotonic)
+        self._checkpoint_warned = float("-inf")  # when a missing audit key was last logged
 
     # -- commands -------------------------------------------------------------------------
     def start(self, *, key: str, username: str, data: dict | None = None, title: str | None = None,
@@ -540,6 +546,17 @@ class WorkflowEngine:
                 break
             moved += outcome
         return moved
+
+    def audit_checkpoint(self, *, force: bool = False) -> dict | None:
+        """Sign a checkpoint of the audit log when one is due (or `force`), for the scheduler's tick;
+        a missing key is logged (every 10 minutes), not raised, so the tick's other work goes on."""
+        try:
+            return checkpoints.write(self.db, self.settings, force=force, webhooks=self.webhooks)
+        except Conflict as exc:
+            if time.monotonic() - self._checkpoint_warned >= 600:
+                self._checkpoint_warned = time.monotonic()
+                log.error("audit checkpoint not written: %s", exc.message)
+            return None
 
     def fire_schedules(self, *, limit: int = 1000) -> int:
         """Start the instances of timer start events that are due (engine/scheduler/schedules.py);

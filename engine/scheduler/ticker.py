@@ -27,6 +27,7 @@ class Ticker(threading.Thread):
                     log.info("schedules: %d instance(s) started", started)
                 self.engine.webhooks.deliver_due()
                 self.engine.mailer.deliver_due()
+                self.engine.audit_checkpoint()
             except Exception:  # noqa: BLE001 - a failing tick must not stop the next one
                 log.exception("timer tick failed")
 

@@ -2,8 +2,11 @@
 every inclusion and consistency proof of trees up to 33 leaves verified, and refused when altered."""
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
+from engine.audit import merkle
 from engine.audit.merkle import (consistency_proof, inclusion_proof, root, verify_consistency,
                                  verify_inclusion)
 
@@ -58,3 +61,14 @@ def test_every_consistency_proof_verifies_and_a_rewritten_history_does_not(alg):
                                           consistency_proof(alg, rewritten, m))
             if m < n:
                 assert not verify_consistency(alg, m, n, root(alg, rewritten[:m]), second, proof)
+
+
+@pytest.mark.parametrize("alg", ["sm3", "sha256"])
+def test_the_frontier_gives_the_same_root_as_the_whole_tree_at_every_size(alg):
+    leaves = [hashlib.sha256(bytes([i])).digest() for i in range(70)]
+    frontier: list[bytes] = []
+    assert merkle.frontier_root(alg, frontier) == merkle.root(alg, [])
+    for n, leaf in enumerate(leaves):
+        merkle.frontier_push(alg, frontier, n, leaf)
+        assert merkle.frontier_root(alg, frontier) == merkle.root(alg, leaves[:n + 1]), n + 1
+        assert len(frontier) == bin(n + 1).count("1")
