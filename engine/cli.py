@@ -294,12 +294,13 @@ def audit_verify(from_checkpoint: Annotated[int | None, typer.Option(
     with db.read() as s:
         head = s.get(AuditHead, 1)
         total = head.seq if head else 0
-        with Progress(TextColumn("校验审计链"), BarColumn(), MofNCompleteColumn(), console=err,
+        # auto_refresh off: no refresh thread, so the verifier may fork its worker processes
+        with Progress(TextColumn("校验审计链"), BarColumn(), MofNCompleteColumn(), console=err, auto_refresh=False,
                       disable=as_json or total < 5000) as progress:
             bar = progress.add_task("verify", total=total)
             try:
                 result = verify(s, get_settings(), from_checkpoint=from_checkpoint,
-                                progress=lambda n: progress.update(bar, completed=n))
+                                progress=lambda n: progress.update(bar, completed=n, refresh=True))
             except EngineError as exc:
                 _fail(exc, as_json)
     payload = {"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,

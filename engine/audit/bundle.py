@@ -5,7 +5,8 @@ A bundle is a zip file:
     manifest.json      what it holds: the event range, where verification starts, each file's SHA-256
     keys.json          the log's public keys (and the rotations' endorsements)
     checkpoints.json   the signed checkpoints from the start to the end of the range
-    events.jsonl       one event per line, in seq order, as hashed (plus prev_hash and hash)
+    events/NNNNNN.jsonl  one event per line, in seq order, 65,536 a file: {"hash", "prev_hash",
+                       "event"}, the event as the bytes that were hashed
     README.txt         how to verify it, in Chinese
     verifier/          a copy of offline.py, merkle.py and sigs.py
 
@@ -28,7 +29,7 @@ from sqlalchemy import func, select
 
 from engine.audit import checkpoints, keys
 from engine.audit.chain import append, format_ts
-from engine.audit.offline import canonical
+from engine.audit.offline import bundle_line
 from engine.clock import now
 from engine.db import Database
 from engine.errors import Conflict, InvalidInput
@@ -36,6 +37,7 @@ from engine.models import AuditCheckpoint, AuditEvent
 
 FORMAT = "djflow-audit-bundle/1"
 VERIFIER_FILES = ("offline.py", "merkle.py", "sigs.py")
+PART_EVENTS = 65536  # events per events file: the verifier checks the files in parallel
 
 README = """djflow 审计日志导出包 — 校验说明
 ====================================
@@ -47,7 +49,8 @@ README = """djflow 审计日志导出包 — 校验说明
   manifest.json      清单：事件范围、校验起点、各文件的 SHA-256
   keys.json          审计日志的公钥（含密钥轮换时旧密钥对新密钥的背书签名）
   checkpoints.json   签名检查点：某一时刻日志的事件数、Merkle 根哈希和链头哈希
-  events.jsonl       审计事件，每行一条，按序号排列
+  events/*.jsonl     审计事件，每行一条，按序号排列（每个文件 65536 条）：
+                     {{"hash": 本条哈希, "prev_hash": 上一条哈希, "event": 事件内容（即被哈希的原始字节）}}
   verifier/          校验程序（offline.py、merkle.py、sigs.py，只用 Python 标准库）
 
 二、如何校验（任选其一，均不需要数据库，也不需要 djflow 的配置）
@@ -137,26 +140,26 @@ def export(db: Database, settings, out: Path, *, since: datetime | int | None = 
 
             put("keys.json", json.dumps(key_rows, ensure_ascii=False, indent=1).encode())
             put("checkpoints.json", json.dumps(cps, ensure_ascii=False, indent=1).encode())
-            h, count = hashlib.sha256(), 0
-            info = zipfile.ZipInfo("events.jsonl", now().timetuple()[:6])
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with zf.open(info, "w") as f:
-                buf = io.BytesIO()
-                for ev in checkpoints.event_rows(s, lo + 1, end):
-                    line = canonical(ev) + b"\n"
-                    buf.write(line)
-                    count += 1
-                    if count % 5000 == 0:
-                        chunk = buf.getvalue()
-                        f.write(chunk)
-                        h.update(chunk)
-                        buf = io.BytesIO()
-                        if progress is not None:
-                            progress(count, total)
-                chunk = buf.getvalue()
-                f.write(chunk)
-                h.update(chunk)
-            digests["events.jsonl"] = h.hexdigest()
+            count, parts, buf = 0, [], io.BytesIO()
+
+            def spill() -> None:
+                nonlocal buf
+                if buf.tell():
+                    name = f"events/{len(parts) + 1:06d}.jsonl"
+                    info = zipfile.ZipInfo(name, now().timetuple()[:6])
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    zf.writestr(info, buf.getvalue())
+                    parts.append(name)
+                    buf = io.BytesIO()
+
+            for ev in checkpoints.event_rows(s, lo + 1, end):
+                buf.write(bundle_line(ev))
+                count += 1
+                if count % PART_EVENTS == 0:
+                    spill()
+                    if progress is not None:
+                        progress(count, total)
+            spill()
             src = Path(__file__).parent
             verifier_digests = []
             for name in VERIFIER_FILES:
@@ -166,7 +169,8 @@ def export(db: Database, settings, out: Path, *, since: datetime | int | None = 
             created = format_ts(now())
             manifest = {"format": FORMAT, "created": created, "exported_by": actor_id,
                         "first_seq": lo + 1, "last_seq": end, "requested": [first, last],
-                        "events": count, "checkpoints": len(cps), "start": start, "files": digests}
+                        "events": count, "checkpoints": len(cps), "start": start, "parts": parts,
+                        "files": digests}
             zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
             roots = [k["key_id"] for k in key_rows if not k["endorsed_by"]]
             zf.writestr("README.txt", README.format(

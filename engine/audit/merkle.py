@@ -20,23 +20,41 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["consistency_proof", "frontier_push", "frontier_root", "inclusion_proof", "leaf_hash", "node_hash", "root",
+__all__ = ["consistency_proof", "frontier_push", "frontier_push_hashed", "frontier_root", "inclusion_proof", "leaf_hash", "node_hash", "root",
            "verify_consistency", "verify_inclusion"]
 
 
+_EMPTY: dict[str, "hashlib._Hash"] = {}
+_LEAF: dict[str, "hashlib._Hash"] = {}
+_NODE: dict[str, "hashlib._Hash"] = {}
+
+
+def _start(table: dict, alg: str, prefix: bytes):
+    """A hash object that has already taken `prefix`, copied for each use (cheaper than a new one)."""
+    base = table.get(alg)
+    if base is None:
+        base = table[alg] = hashlib.new(alg, prefix)
+    return base.copy()
+
+
 def _h(alg: str, *parts: bytes) -> bytes:
-    h = hashlib.new(alg)
+    h = _start(_EMPTY, alg, b"")
     for p in parts:
         h.update(p)
     return h.digest()
 
 
 def leaf_hash(alg: str, leaf: bytes) -> bytes:
-    return _h(alg, b"\x00", leaf)
+    h = _start(_LEAF, alg, b"\x00")
+    h.update(leaf)
+    return h.digest()
 
 
 def node_hash(alg: str, left: bytes, right: bytes) -> bytes:
-    return _h(alg, b"\x01", left, right)
+    h = _start(_NODE, alg, b"\x01")
+    h.update(left)
+    h.update(right)
+    return h.digest()
 
 
 def _split(n: int) -> int:
@@ -154,7 +172,11 @@ def frontier_push(alg: str, frontier: list[bytes], size: int, leaf: bytes) -> No
     The frontier of a tree of n leaves is the roots of its perfect subtrees, largest first, one
     for each bit set in n: all that is needed to compute the root and to go on appending, so a
     checkpoint needs only the events since the previous one."""
-    h = leaf_hash(alg, leaf)
+    frontier_push_hashed(alg, frontier, size, leaf_hash(alg, leaf))
+
+
+def frontier_push_hashed(alg: str, frontier: list[bytes], size: int, h: bytes) -> None:
+    """`frontier_push` of a leaf whose leaf hash is already computed."""
     while size & 1:
         h = node_hash(alg, frontier.pop(), h)
         size >>= 1

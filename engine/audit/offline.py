@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import sys
 import zipfile
 from dataclasses import dataclass, field
@@ -53,10 +55,18 @@ def canonical(value: dict) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+_HASHERS = {alg: hashlib.new(alg) for alg in HASH_ALGORITHMS}
+
+
 def chain_hash(alg: str, prev_hash: str, body: dict) -> str:
-    h = hashlib.new(alg)
+    return chain_hash_bytes(alg, prev_hash, canonical(body))
+
+
+def chain_hash_bytes(alg: str, prev_hash: str, body: bytes) -> str:
+    """H(prev_hash ‖ body), body being the canonical JSON bytes of the event."""
+    h = _HASHERS[alg].copy()
     h.update(prev_hash.encode("ascii"))
-    h.update(canonical(body))
+    h.update(body)
     return h.hexdigest()
 
 
@@ -151,26 +161,57 @@ class LogVerifier:
         self._next = 0
 
     def event(self, ev: dict) -> None:
-        seq = ev["seq"]
+        """An event as a dict (its body fields plus prev_hash and hash)."""
+        alg = ev["hash_alg"]
+        if alg not in HASH_ALGORITHMS:
+            raise Problem(ev["seq"], f"未知的哈希算法 {alg!r}")
+        self.raw(ev["seq"], alg, ev["prev_hash"], ev["hash"], canonical({k: ev[k] for k in BODY_KEYS}))
+
+    def _expect(self, seq: int) -> None:
         expected = self.size + 1
         if seq != expected:
             if seq > expected:
                 raise Problem(expected, f"事件 {expected} 缺失（下一条为 {seq}）")
             raise Problem(seq, f"事件 {seq} 重复或顺序颠倒（应为 {expected}）")
-        alg = ev["hash_alg"]
-        if alg not in HASH_ALGORITHMS:
-            raise Problem(seq, f"未知的哈希算法 {alg!r}")
-        if ev["prev_hash"] != self.prev:
+
+    def raw(self, seq: int, alg: str, prev_hash: str, hash_hex: str, body: bytes) -> None:
+        """An event as the exact bytes its hash was computed over (`body`), with its seq and hash_alg
+        as read from those bytes."""
+        self._expect(seq)
+        if prev_hash != self.prev:
             raise Problem(seq, "prev_hash 与上一事件的哈希不一致")
-        if chain_hash(alg, self.prev, {k: ev[k] for k in BODY_KEYS}) != ev["hash"]:
+        if chain_hash_bytes(alg, prev_hash, body) != hash_hex:
             raise Problem(seq, "事件内容与其哈希不符（已被修改）")
         if self.tree_alg is None:
             self.tree_alg = self.pending[0]["hash_alg"] if self._next < len(self.pending) else alg
-        merkle.frontier_push(self.tree_alg, self.frontier, self.size, bytes.fromhex(ev["hash"]))
-        self.size, self.prev = seq, ev["hash"]
+        merkle.frontier_push(self.tree_alg, self.frontier, self.size, bytes.fromhex(hash_hex))
+        self.size, self.prev = seq, hash_hex
         while self._next < len(self.pending) and self.pending[self._next]["tree_size"] == seq:
             self._reach(self.pending[self._next])
             self._next += 1
+
+    def part(self, p: "Part") -> None:
+        """A run of events another process already checked one by one (`check_part`): here only
+        what links it to the events before it, the tree, and the checkpoints it reaches."""
+        if p.count:
+            self._expect(p.first_seq)
+            if p.first_prev != self.prev:
+                raise Problem(p.first_seq, "prev_hash 与上一事件的哈希不一致")
+            if self.tree_alg is None:
+                self.tree_alg = self.pending[0]["hash_alg"] if self._next < len(self.pending) else p.alg
+            if p.alg != self.tree_alg:  # the leaf hashes were computed with the part's first algorithm
+                raise Problem(p.first_seq, f"事件的哈希算法 {p.alg!r} 与日志不一致")
+            frontier, size, push = self.frontier, self.size, merkle.frontier_push_hashed
+            for i in range(p.count):
+                push(self.tree_alg, frontier, size, p.leaves[32 * i:32 * i + 32])
+                size += 1
+                while self._next < len(self.pending) and self.pending[self._next]["tree_size"] == size:
+                    self.size, self.prev = size, p.hashes[32 * i:32 * i + 32].hex()
+                    self._reach(self.pending[self._next])
+                    self._next += 1
+            self.size, self.prev = size, p.hashes[-32:].hex()
+        if p.problem is not None:
+            raise Problem(p.problem[0] or self.size + 1, p.problem[1])
 
     def _reach(self, cp: dict, *, starting: bool = False) -> None:
         seq = cp["tree_size"] or None
@@ -226,6 +267,87 @@ def verify_consistency_proof(proof: dict, keyring: KeyRing) -> None:
 
 # ---- export bundles -------------------------------------------------------------------------------
 
+# A line of events.jsonl: {"hash":"<64 hex>","prev_hash":"<64 hex>","event":<the event's canonical JSON>}
+# — the event's bytes exactly as they were hashed, so they are hashed again as they stand. Its
+# seq and hash_alg are read from those bytes by their fixed places in canonical JSON (keys sorted:
+# action, actor_id, hash_alg, … payload, seq, task_id, ts): hash_alg right after the leading
+# action and actor_id, seq among the last three members. A JSON string cannot hold an unescaped
+# quote, so these patterns can only match the event's own top-level members.
+_LINE_HEAD, _LINE_MID, _LINE_EVENT = b'{"hash":"', b'","prev_hash":"', b'","event":'
+_EVENT_HEAD = re.compile(rb'\{"action":"(?:[^"\\]|\\.)*","actor_id":(?:null|-?\d+),"hash_alg":"([a-z0-9]+)",')
+_EVENT_TAIL = re.compile(rb',"seq":(\d+),"task_id":(?:null|-?\d+),"ts":"[0-9T:.Z-]+"\}\Z')
+
+
+def bundle_line(ev: dict) -> bytes:
+    """The events.jsonl line of an event given as a dict (body fields plus prev_hash and hash)."""
+    return (_LINE_HEAD + ev["hash"].encode() + _LINE_MID + ev["prev_hash"].encode() + _LINE_EVENT +
+            canonical({k: ev[k] for k in BODY_KEYS}) + b"}\n")
+
+
+def _read_line(line: bytes) -> tuple[int, str, str, str, bytes] | None:
+    """seq, hash_alg, prev_hash, hash and the event's bytes of a line (None if malformed)."""
+    body = line[162:-1]
+    head, tail = _EVENT_HEAD.match(body), _EVENT_TAIL.search(body, max(0, len(body) - 120))
+    if (head is None or tail is None or line[:9] != _LINE_HEAD or line[73:88] != _LINE_MID
+            or line[152:162] != _LINE_EVENT or line[-1:] != b"}"):
+        return None
+    return int(tail.group(1)), head.group(1).decode(), line[88:152].decode(), line[9:73].decode(), body
+
+
+@dataclass
+class Part:
+    """What `check_part` found in one events file: its events' hashes and leaf hashes (32 bytes
+    each, in order) up to the first problem, and that problem (seq, reason)."""
+
+    name: str
+    first_seq: int = 0
+    first_prev: str = ""
+    alg: str = ""
+    count: int = 0
+    hashes: bytes = b""
+    leaves: bytes = b""
+    problem: tuple[int | None, str] | None = None
+
+
+def check_part(path: str, name: str) -> Part:
+    """Each event of one events file on its own: its line well formed, seq one more than the line
+    before, prev_hash the hash of the line before, and its hash recomputed from its bytes. Runs in
+    parallel, a file per process; `LogVerifier.part` then links the files in order."""
+    with zipfile.ZipFile(path) as zf:
+        lines = zf.read(name).split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    part, hashes, leaves = Part(name), bytearray(), bytearray()
+    seq, prev = 0, ""
+    for n, line in enumerate(lines, 1):
+        read = _read_line(line)
+        if read is None:
+            part.problem = (seq + 1 if seq else None, f"{name} 第 {n} 行格式不符（应为 {{\"hash\", \"prev_hash\", \"event\"}}）")
+            break
+        s, alg, p, digest, body = read
+        if n == 1:
+            part.first_seq, part.first_prev, part.alg = s, p, alg
+        elif s != seq + 1:
+            part.problem = (seq + 1, f"事件 {seq + 1} 缺失（下一条为 {s}）") if s > seq else \
+                (s, f"事件 {s} 重复或顺序颠倒（应为 {seq + 1}）")
+            break
+        elif p != prev:
+            part.problem = (s, "prev_hash 与上一事件的哈希不一致")
+            break
+        if alg not in HASH_ALGORITHMS or alg != part.alg:
+            part.problem = (s, f"未知的或与前文不一致的哈希算法 {alg!r}")
+            break
+        if chain_hash_bytes(alg, p, body) != digest:
+            part.problem = (s, "事件内容与其哈希不符（已被修改）")
+            break
+        raw = bytes.fromhex(digest)
+        hashes += raw
+        leaves += merkle.leaf_hash(alg, raw)
+        seq, prev = s, digest
+    part.count, part.hashes, part.leaves = len(hashes) // 32, bytes(hashes), bytes(leaves)
+    return part
+
+
 @dataclass
 class BundleReport:
     events: int
@@ -236,8 +358,10 @@ class BundleReport:
     trusted_keys: list[str]
 
 
-def verify_bundle(path: str, trust: list[str] | None = None) -> BundleReport:
-    """Check an export bundle (a zip of manifest.json, keys.json, checkpoints.json, events.jsonl)."""
+def verify_bundle(path: str, trust: list[str] | None = None, *, jobs: int | None = None) -> BundleReport:
+    """Check an export bundle (a zip of manifest.json, keys.json, checkpoints.json and the events
+    files events/NNNNNN.jsonl). The events files are checked by `jobs` processes (default: one per
+    CPU; 1: all in this process), then linked, treed and checkpointed here in order."""
     try:
         zf = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -247,35 +371,49 @@ def verify_bundle(path: str, trust: list[str] | None = None) -> BundleReport:
             manifest = json.loads(zf.read("manifest.json"))
             keys = json.loads(zf.read("keys.json"))
             checkpoints = json.loads(zf.read("checkpoints.json"))
-        except (KeyError, ValueError) as exc:
+            parts = list(manifest["parts"])
+            for name, digest in manifest["files"].items():
+                if hashlib.sha256(zf.read(name)).hexdigest() != digest:
+                    raise Problem(None, f"导出包中的 {name} 与清单记录的 SHA-256 不符（导出后被改动）")
+            missing = [n for n in parts if n not in zf.namelist()]
+        except (KeyError, ValueError, TypeError) as exc:
             raise Problem(None, f"导出包不完整或格式错误：{exc}") from exc
-        for name, digest in manifest.get("files", {}).items():
-            if hashlib.sha256(zf.read(name)).hexdigest() != digest:
-                raise Problem(None, f"导出包中的 {name} 与清单记录的 SHA-256 不符（导出后被改动）")
-        ring = KeyRing(keys, trust)
-        start = Start()
-        if manifest.get("start"):
-            s = manifest["start"]
-            start = Start(s["tree_size"], s["chain_head"], [bytes.fromhex(h) for h in s["frontier"]],
-                          next(c for c in checkpoints if c["tree_size"] == s["tree_size"]))
-        verifier = LogVerifier(ring, checkpoints, start)
-        count, first = 0, None
-        with zf.open("events.jsonl") as lines:
-            for n, line in enumerate(lines, 1):
-                try:
-                    ev = json.loads(line)
-                except ValueError as exc:
-                    raise Problem(verifier.size + 1, f"events.jsonl 第 {n} 行不是合法 JSON：{exc}") from exc
-                verifier.event(ev)
-                first = first or ev["seq"]
-                count += 1
-        verifier.finish()
-        if not verifier.verified_checkpoints or verifier.verified_checkpoints[-1]["tree_size"] != verifier.size:
-            raise Problem(verifier.size or None, "导出包的最后一条事件没有检查点覆盖（导出包被截断或拼接）")
-        if (manifest.get("first_seq"), manifest.get("last_seq")) != (first, verifier.size):
-            raise Problem(None, "清单所述的事件范围与导出包内容不符")
-        return BundleReport(count, first or 0, verifier.size, len(verifier.verified_checkpoints), ring.roots,
-                            sorted(ring.trusted))
+    if missing:
+        raise Problem(None, f"导出包缺少事件文件 {', '.join(missing)}")
+    ring = KeyRing(keys, trust)
+    start = Start()
+    if manifest.get("start"):
+        s = manifest["start"]
+        cp = next((c for c in checkpoints if c["tree_size"] == s["tree_size"]), None)
+        if cp is None:
+            raise Problem(None, "清单所述的起点检查点不在导出包中")
+        start = Start(s["tree_size"], s["chain_head"], [bytes.fromhex(h) for h in s["frontier"]], cp)
+    verifier = LogVerifier(ring, checkpoints, start)
+    count, first = 0, None
+    jobs = jobs or os.cpu_count() or 1
+    if jobs == 1 or len(parts) == 1:
+        results = (check_part(path, name) for name in parts)
+        pool = None
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(parts)))
+        results = pool.map(check_part, [path] * len(parts), parts)
+    try:
+        for part in results:
+            verifier.part(part)
+            first = first or (part.first_seq if part.count else None)
+            count += part.count
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    verifier.finish()
+    if not verifier.verified_checkpoints or verifier.verified_checkpoints[-1]["tree_size"] != verifier.size:
+        raise Problem(verifier.size or None, "导出包的最后一条事件没有检查点覆盖（导出包被截断或拼接）")
+    if (manifest.get("first_seq"), manifest.get("last_seq")) != (first, verifier.size):
+        raise Problem(None, "清单所述的事件范围与导出包内容不符")
+    return BundleReport(count, first or 0, verifier.size, len(verifier.verified_checkpoints), ring.roots,
+                        sorted(ring.trusted))
 
 
 def describe(outcome: BundleReport | Problem) -> str:

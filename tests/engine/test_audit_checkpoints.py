@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 
 from engine import Database, WorkflowEngine
 from engine.audit import bundle, checkpoints, keys, offline, sigs
-from engine.audit.chain import canonical, chain_hash
+from engine.audit.chain import chain_hash
 from engine.clock import now
 from engine.config import REPO_ROOT
 from engine.errors import Conflict
@@ -56,7 +56,7 @@ def _db_verdict(engine: WorkflowEngine, *, cli: bool) -> tuple[bool, int | None]
     return r.ok, r.first_bad_seq
 
 
-def _bundle_verdict(path: Path, trust: list[str], *, cli: bool) -> tuple[bool, int | None]:
+def _bundle_verdict(path: Path, trust: list[str], *, cli: bool, jobs: int | None = None) -> tuple[bool, int | None]:
     if cli:
         args = [a for k in trust for a in ("--trust", k)]
         proc = subprocess.run([sys.executable, "-m", "engine.cli", "audit", "verify-bundle", str(path), *args,
@@ -66,7 +66,7 @@ def _bundle_verdict(path: Path, trust: list[str], *, cli: bool) -> tuple[bool, i
         assert proc.returncode == (0 if report["ok"] else 1)
         return report["ok"], report.get("first_bad_seq")
     try:
-        offline.verify_bundle(str(path), trust)
+        offline.verify_bundle(str(path), trust, jobs=jobs)
     except offline.Problem as p:
         return False, p.seq
     return True, None
@@ -148,7 +148,7 @@ def test_tampering_is_caught_by_verify_and_by_verify_bundle(log, how, tmp_path):
         assert _bundle_verdict(out, [], cli=False) == (False, expected)
 
 
-def test_a_bundle_edited_by_hand_is_caught_even_with_its_manifest_fixed(log, tmp_path):
+def test_a_bundle_edited_by_hand_is_caught(log, tmp_path):
     engine, _sizes, _head = log
     trust = _trust(engine)
     good = tmp_path / "good.zip"
@@ -159,25 +159,27 @@ def test_a_bundle_edited_by_hand_is_caught_even_with_its_manifest_fixed(log, tmp
     def edit(target: Path, change) -> None:
         with zipfile.ZipFile(good) as src, zipfile.ZipFile(target, "w") as dst:
             files = {n: src.read(n) for n in src.namelist()}
-            lines = files["events.jsonl"].splitlines(keepends=True)
-            lines = change(lines)
-            files["events.jsonl"] = b"".join(lines)
-            manifest = json.loads(files["manifest.json"])
-            import hashlib
-            manifest["files"]["events.jsonl"] = hashlib.sha256(files["events.jsonl"]).hexdigest()
-            files["manifest.json"] = json.dumps(manifest).encode()
+            lines = files["events/000001.jsonl"].splitlines(keepends=True)
+            files["events/000001.jsonl"] = b"".join(change(lines))
             for n, data in files.items():
                 dst.writestr(n, data)
 
     def reword(lines):
-        ev = json.loads(lines[6])
-        ev["payload"]["comment"] = "不同意"
-        lines[6] = canonical(ev) + b"\n"
+        line = json.loads(lines[6])
+        line["event"]["payload"]["comment"] = "不同意"
+        lines[6] = offline.bundle_line(dict(line["event"], prev_hash=line["prev_hash"], hash=line["hash"]))
+        return lines
+
+    def reformat(lines):  # the same content, spaced out: not the bytes that were hashed
+        lines[3] = json.dumps(json.loads(lines[3]), ensure_ascii=False).encode() + b"\n"
         return lines
 
     edited = tmp_path / "edited.zip"
     edit(edited, reword)
     assert _bundle_verdict(edited, trust, cli=True) == (False, 7)
+    spaced = tmp_path / "spaced.zip"
+    edit(spaced, reformat)
+    assert _bundle_verdict(spaced, trust, cli=False) == (False, 4)
     cut = tmp_path / "cut.zip"
     edit(cut, lambda lines: lines[:-3])  # the tail cut off: the last checkpoint covers more
     assert _bundle_verdict(cut, trust, cli=False) == (False, result.last_seq - 2)
@@ -321,3 +323,30 @@ def test_a_witness_webhook_receives_each_checkpoint_and_others_do_not(engine: Wo
     assert [(r.webhook_id, r.event) for r in rows] == [(1, "audit.checkpoint")]
     body = json.loads(rows[0].body)
     assert {k: body[k] for k in cp} == cp
+
+
+@pytest.mark.parametrize("how", ["payload", "delete"])
+def test_verification_in_parallel_finds_the_same_first_bad_seq(log, how, tmp_path, monkeypatch):
+    """Ranges of 8 events checked by 2 worker processes, from the database and from a bundle of
+    8-event files: the same verdict as one process."""
+    engine, (s1, _s2), _head = log
+    monkeypatch.setattr(checkpoints, "PART_EVENTS", 8)
+    monkeypatch.setattr(bundle, "PART_EVENTS", 8)
+    good = tmp_path / "good.zip"
+    bundle.export(engine.db, engine.settings, good)
+    assert len(json.loads(zipfile.ZipFile(good).read("manifest.json"))["parts"]) > 3
+    assert offline.verify_bundle(str(good), _trust(engine), jobs=2).checkpoints >= 2
+    with engine.db.read() as s:
+        assert checkpoints.verify(s, engine.settings, jobs=2).ok
+    k = s1 - 3  # inside the second 8-event range or later, before the first checkpoint
+    if how == "payload":
+        _tamper(engine, "UPDATE audit_events SET payload = '{\"comment\":\"不同意\"}' WHERE seq = :k", k=k)
+    else:
+        _tamper(engine, "DELETE FROM audit_events WHERE seq = :k", k=k)
+    with engine.db.read() as s:
+        serial, parallel = checkpoints.verify(s, engine.settings, jobs=1), checkpoints.verify(s, engine.settings, jobs=2)
+    assert (serial.ok, serial.first_bad_seq) == (parallel.ok, parallel.first_bad_seq) == (False, k)
+    out = tmp_path / "bad.zip"
+    bundle.export(engine.db, engine.settings, out)
+    for jobs in (1, 2):
+        assert _bundle_verdict(out, _trust(engine), cli=False, jobs=jobs) == (False, k)
