@@ -40,6 +40,7 @@ bench: install-test
 	$(BIN)/python bench/org.py --out bench/report-org.md
 	$(BIN)/python bench/api.py --out bench/report-api.md
 	$(BIN)/python bench/timers.py --out bench/report-timers.md
+	$(BIN)/python bench/audit.py --out bench/report-audit.md
 
 clean:
 	rm -rf var .pytest_cache
