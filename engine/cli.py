@@ -306,7 +306,7 @@ def audit_verify(from_checkpoint: Annotated[int | None, typer.Option(
     payload = {"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,
                "reason": result.reason, "head_seq": result.head_seq, "from_seq": result.from_seq,
                "checkpoints": result.checkpoints, "last_checkpoint": result.last_checkpoint,
-               "untrusted_root": result.untrusted_root}
+               "untrusted_root": result.untrusted_root, "archived_through": result.archived_through}
 
     def human() -> None:
         if not result.ok:
@@ -314,6 +314,9 @@ def audit_verify(from_checkpoint: Annotated[int | None, typer.Option(
             return
         out.print(f"审计链完整：事件 {result.from_seq}–{result.head_seq}（{result.checked} 条），"
                   f"{result.checkpoints} 个签名检查点核对无误", markup=False)
+        if result.archived_through:
+            out.print(f"事件 1–{result.archived_through} 已归档：请用 djflow audit verify-bundle 校验归档文件",
+                      markup=False)
         if result.untrusted_root:
             out.print(f"注意：密钥目录中没有本日志的密钥，以数据库中的首个密钥 {', '.join(result.untrusted_root)} "
                       "为信任起点", markup=False)
@@ -416,6 +419,30 @@ def audit_export(out_file: Annotated[Path, typer.Option("--out", help="导出包
     _emit(as_json, result.__dict__, lambda: out.print(
         f"已导出事件 {result.first_seq}–{result.last_seq}（{result.events} 条，{result.checkpoints} 个检查点）到 "
         f"{result.path}（{result.bytes} 字节，SHA-256 {result.sha256}）", markup=False))
+
+
+@audit_app.command("archive")
+def audit_archive(out_dir: Annotated[Path, typer.Option("--dir", help="归档文件（冷存储）目录")],
+                  before: Annotated[str | None, typer.Option("--before", help="只归档此日期之前的（另须满 180 天）")] = None,
+                  as_json: JsonOpt = False) -> None:
+    """把满 180 天（DJFLOW_AUDIT_ARCHIVE_MIN_DAYS）的已签名检查点区间移入归档文件：先写出并离线校验导出包，再在一个事务中登记并删除这些事件。须以数据库属主身份运行。"""
+    from engine.audit.archive import archive
+
+    bound = _bound(before, "--before")
+    if isinstance(bound, int):
+        _fail(_invalid("--before 应为日期时间"), as_json)
+    with Progress(TextColumn("归档审计日志"), BarColumn(), MofNCompleteColumn(), console=err,
+                  disable=as_json) as progress:
+        bar = progress.add_task("archive", total=None)
+        try:
+            result = archive(_db(), get_settings(), out_dir, before=bound,
+                             progress=lambda n, total: progress.update(bar, completed=n, total=total))
+        except EngineError as exc:
+            _fail(exc, as_json)
+    _emit(as_json, result.__dict__ if result else None, lambda: out.print(
+        "没有满归档年限的检查点区间" if result is None else
+        f"已归档事件 {result.first_seq}–{result.last_seq}（至检查点 {result.checkpoint_seq}）到 {result.file}"
+        f"（{result.bytes} 字节，SHA-256 {result.sha256}），并从数据库移除", markup=False))
 
 
 @audit_app.command("verify-bundle")

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     audit_sign_alg: Literal["ed25519", "sm2"] = "ed25519"
     audit_checkpoint_events: int = 1000
     audit_checkpoint_seconds: float = 60.0
+    # `djflow audit archive` moves only checkpointed ranges older than this many days (never fewer
+    # than 180: the database refuses to delete younger events whatever this says).
+    audit_archive_min_days: int = Field(180, ge=180)
     admin_password: str | None = None
     demo_password: str | None = None
 

@@ -33,7 +33,7 @@ from engine.audit.offline import bundle_line
 from engine.clock import now
 from engine.db import Database
 from engine.errors import Conflict, InvalidInput
-from engine.models import AuditCheckpoint, AuditEvent
+from engine.models import AuditArchive, AuditCheckpoint, AuditEvent
 
 FORMAT = "djflow-audit-bundle/1"
 VERIFIER_FILES = ("offline.py", "merkle.py", "sigs.py")
@@ -94,8 +94,12 @@ def _seq_range(s, since: datetime | int | None, until: datetime | int | None) ->
         return s.scalar(q) or (0 if last else None)
 
     head = s.scalar(select(func.max(AuditEvent.seq))) or 0
+    archived = s.scalars(select(AuditArchive).order_by(AuditArchive.seq.desc()).limit(1)).first()
+    done = archived.last_seq if archived else 0
     first, last = bound(since, False), bound(until, True)
-    first = 1 if since is None else first
+    first = done + 1 if since is None else first
+    if first is not None and first <= done:
+        raise InvalidInput(f"事件 1–{done} 已归档（最近的归档文件 {archived.file}）：请直接使用归档文件")
     last = head if until is None else min(last, head)
     if first is None or last is None or first > last or first < 1:
         raise InvalidInput("所选范围内没有审计事件")
@@ -122,62 +126,69 @@ def export(db: Database, settings, out: Path, *, since: datetime | int | None = 
         end_cp = s.scalars(select(AuditCheckpoint).where(AuditCheckpoint.tree_size >= last)
                            .order_by(AuditCheckpoint.tree_size).limit(1)).first()
         end = end_cp.tree_size if end_cp else s.scalar(select(func.max(AuditEvent.seq)))
-        lo = start_cp.tree_size if start_cp else 0
-        cps = checkpoints.checkpoints(s, after_size=lo - 1 if start_cp else 0, upto_size=end)
-        key_rows = keys.log_keys(s)
-        start = None
-        if start_cp is not None:
-            start = {"tree_size": start_cp.tree_size, "chain_head": start_cp.chain_head,
-                     "frontier": json.loads(start_cp.frontier)}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".part")
-        digests: dict[str, str] = {}
-        total = end - lo
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            def put(name: str, data: bytes) -> None:
-                zf.writestr(name, data)
-                digests[name] = hashlib.sha256(data).hexdigest()
+        return write(s, out, start_cp, end, requested=(first, last), actor_id=actor_id, progress=progress)
 
-            put("keys.json", json.dumps(key_rows, ensure_ascii=False, indent=1).encode())
-            put("checkpoints.json", json.dumps(cps, ensure_ascii=False, indent=1).encode())
-            count, parts, buf = 0, [], io.BytesIO()
 
-            def spill() -> None:
-                nonlocal buf
-                if buf.tell():
-                    name = f"events/{len(parts) + 1:06d}.jsonl"
-                    info = zipfile.ZipInfo(name, now().timetuple()[:6])
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    zf.writestr(info, buf.getvalue())
-                    parts.append(name)
-                    buf = io.BytesIO()
+def write(s, out: Path, start_cp: AuditCheckpoint | None, end: int, *, requested: tuple[int, int] | None = None,
+          actor_id: int | None = None, progress: Callable[[int, int], None] | None = None) -> ExportResult:
+    """The bundle of the events after checkpoint `start_cp` (None: from the first) up to seq `end`,
+    written to `out` through a temporary file (export and archive)."""
+    lo = start_cp.tree_size if start_cp else 0
+    cps = checkpoints.checkpoints(s, after_size=lo - 1 if start_cp else 0, upto_size=end)
+    key_rows = keys.log_keys(s)
+    start = None
+    if start_cp is not None:
+        start = {"tree_size": start_cp.tree_size, "chain_head": start_cp.chain_head,
+                 "frontier": json.loads(start_cp.frontier)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    digests: dict[str, str] = {}
+    total = end - lo
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        def put(name: str, data: bytes) -> None:
+            zf.writestr(name, data)
+            digests[name] = hashlib.sha256(data).hexdigest()
 
-            for ev in checkpoints.event_rows(s, lo + 1, end):
-                buf.write(bundle_line(ev))
-                count += 1
-                if count % PART_EVENTS == 0:
-                    spill()
-                    if progress is not None:
-                        progress(count, total)
-            spill()
-            src = Path(__file__).parent
-            verifier_digests = []
-            for name in VERIFIER_FILES:
-                data = (src / name).read_bytes()
-                zf.writestr(f"verifier/{name}", data)
-                verifier_digests.append(f"      {hashlib.sha256(data).hexdigest()}  verifier/{name}")
-            created = format_ts(now())
-            manifest = {"format": FORMAT, "created": created, "exported_by": actor_id,
-                        "first_seq": lo + 1, "last_seq": end, "requested": [first, last],
-                        "events": count, "checkpoints": len(cps), "start": start, "parts": parts,
-                        "files": digests}
-            zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
-            roots = [k["key_id"] for k in key_rows if not k["endorsed_by"]]
-            zf.writestr("README.txt", README.format(
-                first=lo + 1, last=end, count=count, cps=len(cps), created=created,
-                who=actor_id if actor_id is not None else "控制台", root="、".join(roots) or "（无）",
-                verifier_digests="\n".join(verifier_digests)))
-        tmp.replace(out)
+        put("keys.json", json.dumps(key_rows, ensure_ascii=False, indent=1).encode())
+        put("checkpoints.json", json.dumps(cps, ensure_ascii=False, indent=1).encode())
+        count, parts, buf = 0, [], io.BytesIO()
+
+        def spill() -> None:
+            nonlocal buf
+            if buf.tell():
+                name = f"events/{len(parts) + 1:06d}.jsonl"
+                info = zipfile.ZipInfo(name, now().timetuple()[:6])
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, buf.getvalue())
+                parts.append(name)
+                buf = io.BytesIO()
+
+        for ev in checkpoints.event_rows(s, lo + 1, end):
+            buf.write(bundle_line(ev))
+            count += 1
+            if count % PART_EVENTS == 0:
+                spill()
+                if progress is not None:
+                    progress(count, total)
+        spill()
+        src = Path(__file__).parent
+        verifier_digests = []
+        for name in VERIFIER_FILES:
+            data = (src / name).read_bytes()
+            zf.writestr(f"verifier/{name}", data)
+            verifier_digests.append(f"      {hashlib.sha256(data).hexdigest()}  verifier/{name}")
+        created = format_ts(now())
+        manifest = {"format": FORMAT, "created": created, "exported_by": actor_id,
+                    "first_seq": lo + 1, "last_seq": end, "requested": list(requested or (lo + 1, end)),
+                    "events": count, "checkpoints": len(cps), "start": start, "parts": parts,
+                    "files": digests}
+        zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
+        roots = [k["key_id"] for k in key_rows if not k["endorsed_by"]]
+        zf.writestr("README.txt", README.format(
+            first=lo + 1, last=end, count=count, cps=len(cps), created=created,
+            who=actor_id if actor_id is not None else "控制台", root="、".join(roots) or "（无）",
+            verifier_digests="\n".join(verifier_digests)))
+    tmp.replace(out)
     if progress is not None:
         progress(count, total)
     digest = hashlib.sha256()

@@ -33,7 +33,7 @@ from engine.audit.offline import (HASH_ALGORITHMS, KeyRing, LogVerifier, Part, P
 from engine.clock import now
 from engine.db import Database
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.models import AuditCheckpoint, AuditEvent, AuditHead
+from engine.models import AuditArchive, AuditCheckpoint, AuditEvent, AuditHead
 from engine.sql import Sql
 
 EVENT_COLUMNS = "seq, ts, actor_id, on_behalf_of, action, instance_id, task_id, payload, hash_alg, prev_hash, hash"
@@ -148,6 +148,8 @@ class VerifyResult:
     last_checkpoint: int | None = None
     from_seq: int = 1
     untrusted_root: list[str] | None = None
+    # events 1..archived_through are in archive files (engine/audit/archive.py), checked by verify-bundle
+    archived_through: int = 0
 
 
 PART_EVENTS = 65536  # events per range checked by one process
@@ -227,11 +229,14 @@ def verify(session: Session, settings=None, *, from_checkpoint: int | None = Non
     Trust: the log's keys found in the key directory of `settings`; without them, the first key."""
     head = session.get(AuditHead, 1)
     head_seq = head.seq if head else 0
-    start_cp = None
+    archived = _archive_boundary(session)
+    start_cp = session.get(AuditCheckpoint, archived.checkpoint_seq) if archived else None
     if from_checkpoint is not None:
         start_cp = session.get(AuditCheckpoint, from_checkpoint)
         if start_cp is None:
             raise NotFound(f"检查点 {from_checkpoint} 不存在")
+        if archived and start_cp.tree_size < archived.last_seq:  # what follows it is partly archived
+            start_cp = session.get(AuditCheckpoint, archived.checkpoint_seq)
     start = start_at(start_cp)
     last = max(head_seq, session.scalar(select(func.max(AuditEvent.seq))) or 0)
     ranges = [(a, min(a + PART_EVENTS - 1, last)) for a in range(start.size + 1, last + 1, PART_EVENTS)]
@@ -257,21 +262,43 @@ def verify(session: Session, settings=None, *, from_checkpoint: int | None = Non
                 progress(checked)
         verifier.finish((head_seq, head.hash) if head else None)
     except Problem as p:
-        return VerifyResult(False, checked, p.seq, p.reason, head_seq, from_seq=start.size + 1)
+        return VerifyResult(False, checked, p.seq, p.reason, head_seq, from_seq=start.size + 1,
+                            archived_through=archived.last_seq if archived else 0)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     done = verifier.verified_checkpoints
     return VerifyResult(True, checked, head_seq=head_seq, checkpoints=len(done),
                         last_checkpoint=done[-1]["seq"] if done else None, from_seq=start.size + 1,
-                        untrusted_root=ring.roots or None)
+                        untrusted_root=ring.roots or None, archived_through=archived.last_seq if archived else 0)
 
 
 # ---- proofs --------------------------------------------------------------------------------------
 
-def _leaves(session: Session, n: int) -> list[bytes]:
+def _archive_boundary(session: Session) -> AuditArchive | None:
+    return session.scalars(select(AuditArchive).order_by(AuditArchive.seq.desc()).limit(1)).first()
+
+
+def _tree(session: Session, alg: str, n: int, need_from: int) -> merkle.LeafTree:
+    """The tree of the first n events for proofs about leaves from index `need_from` on: leaf
+    hashes from the database, and below an archive boundary its checkpoint's frontier — or, for
+    a proof about an archived event, the hashes in the archive files."""
+    archived = _archive_boundary(session)
+    offset = archived.last_seq if archived else 0
     sql = Sql.of(session)
-    return [bytes.fromhex(r[0]) for r in sql.rows("SELECT hash FROM audit_events WHERE seq <= ? ORDER BY seq", (n,))]
+    hashes = [bytes.fromhex(r[0]) for r in
+              sql.rows("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq", (offset, n))]
+    if offset and need_from < offset:
+        from engine.audit.archive import archived_hashes
+
+        hashes, offset = archived_hashes(session, offset) + hashes, 0
+    if len(hashes) != n - offset:
+        raise Conflict(f"数据库中的事件 {offset + 1}–{n} 不全，无法生成证明；请先运行 djflow audit verify")
+    blocks = {}
+    if offset:
+        cp = session.get(AuditCheckpoint, archived.checkpoint_seq)
+        blocks = merkle.frontier_blocks(cp.tree_size, [bytes.fromhex(h) for h in json.loads(cp.frontier)])
+    return merkle.LeafTree(alg, [merkle.leaf_hash(alg, h) for h in hashes], offset, blocks)
 
 
 def _checkpoint(session: Session, seq: int | None) -> AuditCheckpoint:
@@ -286,9 +313,14 @@ def inclusion(session: Session, event_seq: int, checkpoint_seq: int | None = Non
     cp = _checkpoint(session, checkpoint_seq)
     if not 1 <= event_seq <= cp.tree_size:
         raise InvalidInput(f"事件 {event_seq} 不在检查点 {cp.seq} 覆盖的 1–{cp.tree_size} 之内")
-    leaves = _leaves(session, cp.tree_size)
-    return {"seq": event_seq, "leaf": leaves[event_seq - 1].hex(), "checkpoint": as_dict(cp),
-            "path": [h.hex() for h in merkle.inclusion_proof(cp.hash_alg, leaves, event_seq - 1)]}
+    tree = _tree(session, cp.hash_alg, cp.tree_size, event_seq - 1)
+    leaf = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == event_seq))
+    if leaf is None:
+        from engine.audit.archive import archived_hashes
+
+        leaf = archived_hashes(session, event_seq)[-1].hex()
+    return {"seq": event_seq, "leaf": leaf, "checkpoint": as_dict(cp),
+            "path": [h.hex() for h in merkle.inclusion_path(tree, event_seq - 1, cp.tree_size)]}
 
 
 def consistency(session: Session, first: int, second: int | None = None) -> dict:
@@ -296,6 +328,6 @@ def consistency(session: Session, first: int, second: int | None = None) -> dict
     a, b = _checkpoint(session, first), _checkpoint(session, second)
     if a.tree_size > b.tree_size:
         raise InvalidInput(f"检查点 {a.seq} 比 {b.seq} 新：一致性证明从旧到新")
-    leaves = _leaves(session, b.tree_size)
-    proof = merkle.consistency_proof(b.hash_alg, leaves, a.tree_size) if a.tree_size < b.tree_size else []
+    tree = _tree(session, b.hash_alg, b.tree_size, a.tree_size)
+    proof = merkle.consistency_path(tree, a.tree_size, b.tree_size) if a.tree_size < b.tree_size else []
     return {"first": as_dict(a), "second": as_dict(b), "path": [h.hex() for h in proof]}

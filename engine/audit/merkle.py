@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["consistency_proof", "frontier_push", "frontier_push_hashed", "frontier_root", "inclusion_proof", "leaf_hash", "node_hash", "root",
+__all__ = ["LeafTree", "consistency_path", "consistency_proof", "frontier_blocks", "frontier_push", "frontier_push_hashed", "frontier_root", "inclusion_path", "inclusion_proof", "leaf_hash", "node_hash", "root",
            "verify_consistency", "verify_inclusion"]
 
 
@@ -81,39 +81,79 @@ def _root(alg: str, hashes: list[bytes]) -> bytes:
     return hashes[0]
 
 
+class LeafTree:
+    """MTH of any range of a tree whose leaf hashes are known from `offset` on; below `offset`
+    only the perfect subtrees in `blocks` ({(lo, hi): hash}, e.g. the frontier at an archived
+    boundary) are known. Proofs about leaves at or after `offset` need nothing else: every
+    subtree they use below it is one of the frontier's (engine/audit/checkpoints.py says why)."""
+
+    def __init__(self, alg: str, hashes: list[bytes], offset: int = 0, blocks: dict | None = None):
+        self.alg, self.hashes, self.offset, self.blocks = alg, hashes, offset, blocks or {}
+
+    def size(self) -> int:
+        return self.offset + len(self.hashes)
+
+    def mth(self, lo: int, hi: int) -> bytes:
+        if lo >= self.offset:
+            return _root(self.alg, self.hashes[lo - self.offset:hi - self.offset])
+        if (lo, hi) in self.blocks:
+            return self.blocks[(lo, hi)]
+        inside_a_block = hi <= self.offset and any(a <= lo and hi <= b for a, b in self.blocks)
+        if inside_a_block or hi - lo == 1:
+            raise LookupError(f"leaves {lo}..{hi - 1} are archived")
+        k = _split(hi - lo)  # a range across blocks, or across the offset: MTH's own split
+        return node_hash(self.alg, self.mth(lo, lo + k), self.mth(lo + k, hi))
+
+
+def frontier_blocks(size: int, frontier: list[bytes]) -> dict[tuple[int, int], bytes]:
+    """The perfect subtrees {(lo, hi): hash} that a frontier at `size` stands for."""
+    blocks, lo = {}, 0
+    for bit, h in zip((b for b in range(size.bit_length() - 1, -1, -1) if size >> b & 1), frontier):
+        blocks[(lo, lo + (1 << bit))] = h
+        lo += 1 << bit
+    return blocks
+
+
+def inclusion_path(tree: LeafTree, m: int, n: int) -> list[bytes]:
+    """PATH(m, D[n]) over `tree` (leaf m, 0-based, in its first n leaves)."""
+    if not 0 <= m < n:
+        raise ValueError(f"leaf {m} is not in a tree of {n}")
+    return _path(tree, m, 0, n)
+
+
+def _path(tree: LeafTree, m: int, lo: int, hi: int) -> list[bytes]:
+    if hi - lo == 1:
+        return []
+    k = lo + _split(hi - lo)
+    if m < k:
+        return _path(tree, m, lo, k) + [tree.mth(k, hi)]
+    return _path(tree, m, k, hi) + [tree.mth(lo, k)]
+
+
+def consistency_path(tree: LeafTree, m: int, n: int) -> list[bytes]:
+    """PROOF(m, D[n]) over `tree`: that its first m leaves' tree is a prefix of its first n's."""
+    if not 0 < m <= n:
+        raise ValueError(f"no consistency proof from {m} to {n}")
+    return _subproof(tree, m, 0, n, True)
+
+
+def _subproof(tree: LeafTree, m: int, lo: int, hi: int, whole: bool) -> list[bytes]:
+    if m == hi:
+        return [] if whole else [tree.mth(lo, hi)]
+    k = lo + _split(hi - lo)
+    if m <= k:
+        return _subproof(tree, m, lo, k, whole) + [tree.mth(k, hi)]
+    return _subproof(tree, m, k, hi, False) + [tree.mth(lo, k)]
+
+
 def inclusion_proof(alg: str, leaves: list[bytes], m: int) -> list[bytes]:
     """PATH(m, D[n]): the audit path of leaf m (0-based) in the tree of all `leaves`."""
-    if not 0 <= m < len(leaves):
-        raise ValueError(f"leaf {m} is not in a tree of {len(leaves)}")
-    return _path(alg, [leaf_hash(alg, x) for x in leaves], m)
-
-
-def _path(alg: str, hashes: list[bytes], m: int) -> list[bytes]:
-    n = len(hashes)
-    if n == 1:
-        return []
-    k = _split(n)
-    if m < k:
-        return _path(alg, hashes[:k], m) + [_root(alg, hashes[k:])]
-    return _path(alg, hashes[k:], m - k) + [_root(alg, hashes[:k])]
+    return inclusion_path(LeafTree(alg, [leaf_hash(alg, x) for x in leaves]), m, len(leaves))
 
 
 def consistency_proof(alg: str, leaves: list[bytes], m: int) -> list[bytes]:
     """PROOF(m, D[n]): that the first m leaves' tree is a prefix of the tree of all `leaves`."""
-    n = len(leaves)
-    if not 0 < m <= n:
-        raise ValueError(f"no consistency proof from {m} to {n}")
-    return _subproof(alg, [leaf_hash(alg, x) for x in leaves], m, True)
-
-
-def _subproof(alg: str, hashes: list[bytes], m: int, whole: bool) -> list[bytes]:
-    n = len(hashes)
-    if m == n:
-        return [] if whole else [_root(alg, hashes)]
-    k = _split(n)
-    if m <= k:
-        return _subproof(alg, hashes[:k], m, whole) + [_root(alg, hashes[k:])]
-    return _subproof(alg, hashes[k:], m - k, False) + [_root(alg, hashes[:k])]
+    return consistency_path(LeafTree(alg, [leaf_hash(alg, x) for x in leaves]), m, len(leaves))
 
 
 def verify_inclusion(alg: str, leaf_index: int, tree_size: int, leaf: bytes, proof: list[bytes],

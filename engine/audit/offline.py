@@ -284,7 +284,7 @@ def bundle_line(ev: dict) -> bytes:
             canonical({k: ev[k] for k in BODY_KEYS}) + b"}\n")
 
 
-def _read_line(line: bytes) -> tuple[int, str, str, str, bytes] | None:
+def read_line(line: bytes) -> tuple[int, str, str, str, bytes] | None:
     """seq, hash_alg, prev_hash, hash and the event's bytes of a line (None if malformed)."""
     body = line[162:-1]
     head, tail = _EVENT_HEAD.match(body), _EVENT_TAIL.search(body, max(0, len(body) - 120))
@@ -320,7 +320,7 @@ def check_part(path: str, name: str) -> Part:
     part, hashes, leaves = Part(name), bytearray(), bytearray()
     seq, prev = 0, ""
     for n, line in enumerate(lines, 1):
-        read = _read_line(line)
+        read = read_line(line)
         if read is None:
             part.problem = (seq + 1 if seq else None, f"{name} 第 {n} 行格式不符（应为 {{\"hash\", \"prev_hash\", \"event\"}}）")
             break

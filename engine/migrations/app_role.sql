@@ -5,4 +5,6 @@
 GRANT USAGE ON SCHEMA public TO djflow_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO djflow_app;
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_checkpoints, audit_keys FROM djflow_app;
+-- Archiving (djflow audit archive) deletes archived events: the owner does it, never the application.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_archives FROM djflow_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO djflow_app;

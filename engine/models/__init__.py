@@ -1,5 +1,5 @@
 """SQLAlchemy models, one module per aggregate. Table names are the contract in DESIGN.md §3."""
-from engine.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditKey
+from engine.models.audit import AuditArchive, AuditCheckpoint, AuditEvent, AuditHead, AuditKey
 from engine.models.base import Base
 from engine.models.definitions import FormDefinition, ProcessDefinition
 from engine.models.org import (
@@ -21,7 +21,7 @@ from engine.models.runtime import (Attachment, Comment, IdempotencyKey, Notifica
 from engine.models.scheduler import CalendarDay, TimerJob
 
 __all__ = [
-    "Attachment", "AuditCheckpoint", "AuditEvent", "AuditHead", "AuditKey", "CalendarDay", "Comment", "OutboxEmail", "IdempotencyKey", "Notification", "PointsEntry", "ProcessSchedule", "Webhook", "WebhookDelivery", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
+    "Attachment", "AuditArchive", "AuditCheckpoint", "AuditEvent", "AuditHead", "AuditKey", "CalendarDay", "Comment", "OutboxEmail", "IdempotencyKey", "Notification", "PointsEntry", "ProcessSchedule", "Webhook", "WebhookDelivery", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
     "OrgUnitHistory", "PartyStatusHistory", "Position", "ProcessDefinition", "ProcessInstance", "Role",
     "SystemSetting", "Task", "TimerJob", "User", "UserRole",
 ]

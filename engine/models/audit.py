@@ -65,3 +65,20 @@ class AuditCheckpoint(Base):
     key_id: Mapped[str] = mapped_column(String(32))
     signature: Mapped[str] = mapped_column(String(256))
     frontier: Mapped[str] = mapped_column(Text)
+
+
+class AuditArchive(Base):
+    """Events first_seq..last_seq moved to a bundle file (engine/audit/archive.py), ending at a
+    checkpoint whose frontier keeps every later proof computable."""
+
+    __tablename__ = "audit_archives"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    checkpoint_seq: Mapped[int] = mapped_column(BigInteger)
+    file: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)

@@ -201,8 +201,12 @@ def test_the_documented_application_role_can_add_and_read_audit_events_but_not_c
 
         assert as_app("SELECT count(*) FROM audit_events")[0][0] >= 5
         assert as_app("SELECT count(*) FROM tasks")[0][0] > 0
+        assert as_app("SELECT count(*) FROM audit_keys")[0][0] == 1
         for refused in ("UPDATE audit_events SET actor_id = 1", "DELETE FROM audit_events", "TRUNCATE audit_events",
-                        "ALTER TABLE audit_events DISABLE TRIGGER USER"):
+                        "ALTER TABLE audit_events DISABLE TRIGGER USER", "UPDATE audit_keys SET alg = 'x'",
+                        "DELETE FROM audit_checkpoints", "TRUNCATE audit_keys",
+                        "INSERT INTO audit_archives (seq, first_seq, last_seq, checkpoint_seq, file, sha256, bytes, "
+                        "created_at) VALUES (1, 1, 999999, 1, 'x', 'x', 0, 'x')"):
             with pytest.raises(Exception, match="permission denied|must be owner"):
                 as_app(refused)
     finally:

@@ -350,3 +350,47 @@ def test_verification_in_parallel_finds_the_same_first_bad_seq(log, how, tmp_pat
     bundle.export(engine.db, engine.settings, out)
     for jobs in (1, 2):
         assert _bundle_verdict(out, _trust(engine), cli=False, jobs=jobs) == (False, k)
+
+
+def test_archiving_moves_old_checkpointed_ranges_to_a_file_and_keeps_proofs_valid(db_url, tmp_path):
+    """A log written 200 days ago: the range up to its last checkpoint moves to a verified bundle
+    file, the rows leave the database, and verification, proofs and exports go on."""
+    from engine.audit import archive
+
+    settings = make_settings(db_url, audit_key_dir=tmp_path / "keys")
+    db = Database(db_url)
+    with time_machine.travel(now() - timedelta(days=200)):
+        init(db, settings, demo=True)
+        engine = WorkflowEngine(db, settings)
+        for _ in range(2):
+            run_chain(engine)
+            checkpoints.write(db, settings, force=True)
+    with time_machine.travel(now() - timedelta(days=100)):  # too young: nothing moves
+        run_chain(engine)
+        young = checkpoints.write(db, settings, force=True)
+        assert archive.archive(db, settings, tmp_path / "cold", before=now()) is None
+    run_chain(engine)  # today
+    done = archive.archive(db, settings, tmp_path / "cold")
+    assert done is not None and done.first_seq == 1 and done.last_seq < young["tree_size"]
+    assert offline.verify_bundle(done.file, None).last_seq == done.last_seq
+    with db.read() as s:
+        assert [r["seq"] for r in checkpoints.event_rows(s, 1, done.last_seq)] == []
+        r = checkpoints.verify(s, settings)
+        assert r.ok and r.from_seq == done.last_seq + 1 and r.archived_through == done.last_seq
+        ring = offline.KeyRing(keys.log_keys(s), None)
+        latest_cp = checkpoints.checkpoints(s)[-1]
+        assert latest_cp["tree_size"] > done.last_seq
+        for seq in (done.last_seq + 1, latest_cp["tree_size"], 1, done.last_seq):  # after and inside the archive
+            offline.verify_inclusion_proof(checkpoints.inclusion(s, seq), ring)
+        offline.verify_consistency_proof(checkpoints.consistency(s, young["seq"]), ring)
+        offline.verify_consistency_proof(checkpoints.consistency(s, 1), ring)
+    with pytest.raises(Exception, match="append-only"):  # younger rows still cannot go
+        with db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_events WHERE seq = :s"), {"s": done.last_seq + 1})
+    out = tmp_path / "after.zip"
+    result = bundle.export(db, settings, out)
+    assert result.first_seq == done.last_seq + 1
+    assert offline.verify_bundle(str(out), None).last_seq == result.last_seq
+    with pytest.raises(Exception, match="已归档"):
+        bundle.export(db, settings, tmp_path / "old.zip", since=1, until=5)
+    db.dispose()

@@ -72,3 +72,25 @@ def test_the_frontier_gives_the_same_root_as_the_whole_tree_at_every_size(alg):
         merkle.frontier_push(alg, frontier, n, leaf)
         assert merkle.frontier_root(alg, frontier) == merkle.root(alg, leaves[:n + 1]), n + 1
         assert len(frontier) == bin(n + 1).count("1")
+
+
+def test_proofs_after_an_archived_prefix_need_only_its_frontier():
+    """With the leaves before C gone (archived) and only the frontier at C kept, every inclusion
+    proof of a leaf at or after C and every consistency proof from a size >= C is the same as with
+    all leaves; a proof of an archived leaf says it needs the archive."""
+    alg = "sm3"
+    leaves = [hashlib.sha256(bytes([i])).digest() for i in range(40)]
+    hashes = [merkle.leaf_hash(alg, x) for x in leaves]
+    for c in range(1, 40):
+        frontier: list[bytes] = []
+        for i, leaf in enumerate(leaves[:c]):
+            merkle.frontier_push(alg, frontier, i, leaf)
+        tree = merkle.LeafTree(alg, hashes[c:], c, merkle.frontier_blocks(c, frontier))
+        for n in range(c, 41):
+            for m in range(c, n):
+                assert merkle.inclusion_path(tree, m, n) == inclusion_proof(alg, leaves[:n], m), (c, n, m)
+            for m in range(c, n + 1):
+                assert merkle.consistency_path(tree, m, n) == consistency_proof(alg, leaves[:n], m), (c, n, m)
+        if c > 1:
+            with pytest.raises(LookupError):
+                merkle.inclusion_path(tree, 0, 40)
