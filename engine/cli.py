@@ -376,6 +376,13 @@ def audit_proof(seq: Annotated[int | None, typer.Option("--seq", help="事件序
     sys.stdout.write(json.dumps(proof, ensure_ascii=False, indent=2) + "\n")
 
 
+def _with_progress(label: str, as_json: bool, run):
+    """`run(progress)` under a progress bar on stderr (none with --json); progress(done, total)."""
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), console=err, disable=as_json) as bar:
+        task = bar.add_task(label, total=None)
+        return run(lambda done, total: bar.update(task, completed=done, total=total))
+
+
 def _invalid(message: str):
     from engine.errors import InvalidInput
 
@@ -408,14 +415,11 @@ def audit_export(out_file: Annotated[Path, typer.Option("--out", help="导出包
     from engine.audit import bundle
 
     lo, hi = _bound(since, "--from"), _bound(until, "--to")
-    with Progress(TextColumn("导出审计日志"), BarColumn(), MofNCompleteColumn(), console=err,
-                  disable=as_json) as progress:
-        bar = progress.add_task("export", total=None)
-        try:
-            result = bundle.export(_db(), get_settings(), out_file, since=lo, until=hi,
-                                   progress=lambda n, total: progress.update(bar, completed=n, total=total))
-        except EngineError as exc:
-            _fail(exc, as_json)
+    try:
+        result = _with_progress("导出审计日志", as_json, lambda progress: bundle.export(
+            _db(), get_settings(), out_file, since=lo, until=hi, progress=progress))
+    except EngineError as exc:
+        _fail(exc, as_json)
     _emit(as_json, result.__dict__, lambda: out.print(
         f"已导出事件 {result.first_seq}–{result.last_seq}（{result.events} 条，{result.checkpoints} 个检查点）到 "
         f"{result.path}（{result.bytes} 字节，SHA-256 {result.sha256}）", markup=False))
@@ -431,14 +435,11 @@ def audit_archive(out_dir: Annotated[Path, typer.Option("--dir", help="归档文
     bound = _bound(before, "--before")
     if isinstance(bound, int):
         _fail(_invalid("--before 应为日期时间"), as_json)
-    with Progress(TextColumn("归档审计日志"), BarColumn(), MofNCompleteColumn(), console=err,
-                  disable=as_json) as progress:
-        bar = progress.add_task("archive", total=None)
-        try:
-            result = archive(_db(), get_settings(), out_dir, before=bound,
-                             progress=lambda n, total: progress.update(bar, completed=n, total=total))
-        except EngineError as exc:
-            _fail(exc, as_json)
+    try:
+        result = _with_progress("归档审计日志", as_json, lambda progress: archive(
+            _db(), get_settings(), out_dir, before=bound, progress=progress))
+    except EngineError as exc:
+        _fail(exc, as_json)
     _emit(as_json, result.__dict__ if result else None, lambda: out.print(
         "没有满归档年限的检查点区间" if result is None else
         f"已归档事件 {result.first_seq}–{result.last_seq}（至检查点 {result.checkpoint_seq}）到 {result.file}"

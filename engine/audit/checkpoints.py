@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from engine.audit import keys, merkle
 from engine.audit.chain import event_body, format_ts
-from engine.audit.offline import (HASH_ALGORITHMS, KeyRing, LogVerifier, Part, Problem, Start, canonical,
-                                  chain_hash_bytes, checkpoint_message)
+from engine.audit.offline import (KeyRing, LogVerifier, Part, Problem, Start, canonical, chain_hash_bytes,
+                                  check_run, checkpoint_message)
 from engine.clock import now
 from engine.db import Database
 from engine.errors import Conflict, InvalidInput, NotFound
@@ -184,30 +184,8 @@ def check_rows(url: str, first: int, last: int) -> Part:
                             (first, last))
     finally:
         db.dispose()
-    part, hashes, leaves = Part(f"{first}-{last}"), bytearray(), bytearray()
-    seq, prev = 0, ""
-    for n, r in enumerate(rows):
-        s, alg, p, digest = r[0], r[8], r[9], r[10]
-        if n == 0:
-            part.first_seq, part.first_prev, part.alg = s, p, alg
-        elif s != seq + 1:
-            part.problem = (seq + 1, f"事件 {seq + 1} 缺失（下一条为 {s}）")
-            break
-        elif p != prev:
-            part.problem = (s, "prev_hash 与上一事件的哈希不一致")
-            break
-        if alg not in HASH_ALGORITHMS or alg != part.alg:
-            part.problem = (s, f"未知的或与前文不一致的哈希算法 {alg!r}")
-            break
-        if chain_hash_bytes(alg, p, _body(r)) != digest and _slow_hash(r) != digest:
-            part.problem = (s, "事件内容与其哈希不符（已被修改）")
-            break
-        raw = bytes.fromhex(digest)
-        hashes += raw
-        leaves += merkle.leaf_hash(alg, raw)
-        seq, prev = s, digest
-    part.count, part.hashes, part.leaves = len(hashes) // 32, bytes(hashes), bytes(leaves)
-    return part
+    return check_run(f"{first}-{last}", ((r[0], r[8], r[9], r[10], _body(r)) for r in rows),
+                     second_chance=lambda n: _slow_hash(rows[n]))
 
 
 def _slow_hash(r: tuple) -> str:

@@ -42,7 +42,7 @@ def log(engine: WorkflowEngine):
 
 
 def _db_verdict(engine: WorkflowEngine, *, cli: bool) -> tuple[bool, int | None]:
-    """`djflow audit verify` (the command line, on SQLite; in process on PostgreSQL)."""
+    """`djflow audit verify`: the command line, or the same function in this process."""
     if cli:
         proc = subprocess.run([sys.executable, "-m", "engine.cli", "audit", "verify", "--json"], cwd=REPO_ROOT,
                               env={"DJFLOW_DATABASE_URL": engine.settings.database_url, "PATH": "/usr/bin:/bin",
@@ -140,7 +140,7 @@ def test_tampering_is_caught_by_verify_and_by_verify_bundle(log, how, tmp_path):
         sig = sigs.sign("ed25519", forger, offline.checkpoint_message(cp)).hex()
         _tamper(engine, "UPDATE audit_checkpoints SET key_id = :k, signature = :s WHERE seq = 1", k=kid, s=sig)
         expected = s1
-    assert _db_verdict(engine, cli=cli) == (False, expected)
+    assert _db_verdict(engine, cli=True) == (False, expected)  # the command line, on both databases
     out = tmp_path / "bundle.zip"
     bundle.export(engine.db, engine.settings, out)
     assert _bundle_verdict(out, trust, cli=cli) == (False, expected)
