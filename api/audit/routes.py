@@ -33,6 +33,7 @@ class VerifyRead(BaseModel):
     checkpoints: int
     last_checkpoint: int | None
     untrusted_root: list[str] | None = None
+    archived_through: int = 0
 
 
 class CheckpointRead(BaseModel):
