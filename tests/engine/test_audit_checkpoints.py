@@ -294,16 +294,23 @@ def test_inclusion_and_consistency_proofs_verify_with_the_independent_verifier(l
                 offline.verify_consistency_proof(forged, ring)
 
 
+FAKE_ARCHIVE = ("INSERT INTO audit_archives (seq, first_seq, last_seq, checkpoint_seq, file, sha256, bytes, created_at) "
+                "VALUES (1, 1, 999, 1, 'x', 'x', 0, 'x')")
+
+
 @pytest.mark.parametrize("table,change", [
     ("audit_checkpoints", "UPDATE audit_checkpoints SET root_hash = 'x'"),
     ("audit_checkpoints", "DELETE FROM audit_checkpoints"),
     ("audit_keys", "UPDATE audit_keys SET public_key = 'x'"),
-    ("audit_keys", "DELETE FROM audit_keys")])
+    ("audit_keys", "DELETE FROM audit_keys"),
+    ("audit_archives", (FAKE_ARCHIVE, "DELETE FROM audit_archives")),
+    ("audit_events", (FAKE_ARCHIVE, "DELETE FROM audit_events WHERE seq = 1"))])  # a record, but the rows are young
 def test_the_database_refuses_to_change_checkpoints_or_keys(log, table, change):
     engine, _sizes, _head = log
     with pytest.raises(Exception, match="append-only"):
         with engine.db.engine.begin() as conn:
-            conn.execute(text(change))
+            for statement in (change,) if isinstance(change, str) else change:
+                conn.execute(text(statement))
     with engine.db.read() as s:
         assert s.scalar(select(AuditCheckpoint.root_hash).where(AuditCheckpoint.seq == 1)) != "x"
         assert checkpoints.verify(s, engine.settings).ok
