@@ -49,6 +49,7 @@ BODY_KEYS = ("seq", "ts", "actor_id", "on_behalf_of", "action", "instance_id", "
 CHECKPOINT_KEYS = ("tree_size", "root", "chain_head", "ts", "hash_alg", "key_id")
 KEY_KEYS = ("key_id", "alg", "public_key", "created_at")
 CHECKPOINT_DOMAIN = b"djflow-audit-checkpoint/v1\n"
+MAX_MEMBER_BYTES = 512 * 2**20  # 65,536 events of up to 8 KB each
 KEY_DOMAIN = b"djflow-audit-key/v1\n"
 
 
@@ -377,6 +378,10 @@ def verify_bundle(path: str, trust: list[str] | None = None, *, jobs: int | None
     except (OSError, zipfile.BadZipFile) as exc:
         raise Problem(None, f"无法打开导出包：{exc}") from exc
     with zf:
+        # A bundle may come from anyone: refuse a member that would unpack to more than a part can hold.
+        too_big = [i.filename for i in zf.infolist() if i.file_size > MAX_MEMBER_BYTES]
+        if too_big:
+            raise Problem(None, f"导出包中的 {', '.join(too_big)} 解压后超过 {MAX_MEMBER_BYTES // 2**20} MB，不像是审计导出包")
         try:
             manifest = json.loads(zf.read("manifest.json"))
             keys = json.loads(zf.read("keys.json"))

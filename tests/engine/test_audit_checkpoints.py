@@ -401,3 +401,15 @@ def test_archiving_moves_old_checkpointed_ranges_to_a_file_and_keeps_proofs_vali
     with pytest.raises(Exception, match="已归档"):
         bundle.export(db, settings, tmp_path / "old.zip", since=1, until=5)
     db.dispose()
+
+
+def test_a_bundle_that_would_unpack_to_gigabytes_is_refused_unread(tmp_path):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("events/000001.jsonl", "w", force_zip64=True) as f:
+            block = b"0" * (1 << 20)
+            for _ in range(offline.MAX_MEMBER_BYTES // len(block) + 1):
+                f.write(block)
+    assert bomb.stat().st_size < 5 * 2**20
+    with pytest.raises(offline.Problem, match="解压后超过"):
+        offline.verify_bundle(str(bomb))
