@@ -34,7 +34,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
-from bench.api import PG_ADMIN_URL, _proc_stats, database, machine_info, say  # noqa: E402
+from bench.api import PG_ADMIN_URL, database, machine_info, say  # noqa: E402
 
 REQUEST = {"title": "办公设备采购", "category": "采购", "amount": 12000, "reason": "更换老旧电脑", "expected_date": "2026-12-01"}
 TARGET_OVERHEAD, TARGET_VERIFY = 0.10, 200_000
@@ -82,17 +82,13 @@ def overhead(url: str, key_dir: Path, chains: int, rounds: int) -> dict:
         times.append(time.perf_counter() - t)
 
     per_action: dict[str, list[float]] = {"with": [], "without": []}
-    cpu = {"with": [0.0, 0.0], "without": [0.0, 0.0]}  # this process, PostgreSQL's processes (CPU s)
     for _ in range(5):
         chain([])  # warm the caches
     # Alternate chain by chain, so drift (the database growing, the machine's other load) hits both.
     for i in range(chains * rounds):
         mode = "with" if i % 2 == 0 else "without"
         runtime.append_events = timed if mode == "with" else nothing
-        own, pg = time.process_time(), _postgres_cpu()
         chain(per_action[mode])
-        cpu[mode][0] += time.process_time() - own
-        cpu[mode][1] += _postgres_cpu() - pg
         if (i + 1) % chains == 0:
             say(f"  {i + 1}/{chains * rounds} chains: median with {statistics.median(per_action['with']) * 1000:.2f} "
                 f"ms/action, without {statistics.median(per_action['without']) * 1000:.2f} ms/action")
@@ -100,20 +96,9 @@ def overhead(url: str, key_dir: Path, chains: int, rounds: int) -> dict:
     parts = breakdown(db)
     db.dispose()
     w, wo = statistics.median(per_action["with"]), statistics.median(per_action["without"])
-    n = {m: len(v) for m, v in per_action.items()}
-    cpu_ms = {m: (cpu[m][0] + cpu[m][1]) / n[m] * 1000 for m in cpu}
     return {"with_ms": w * 1000, "without_ms": wo * 1000, "ratio": w / wo - 1,
-            "cpu_with_ms": cpu_ms["with"], "cpu_without_ms": cpu_ms["without"],
-            "cpu_ratio": cpu_ms["with"] / cpu_ms["without"] - 1,
-            "pg_share": {m: cpu[m][1] / (cpu[m][0] + cpu[m][1]) for m in cpu},
             "inside_ms": statistics.median(inside) * 1000, "inside_share": statistics.median(inside) / w,
             "actions": len(per_action["with"]) + len(per_action["without"]), "breakdown": parts}
-
-
-def _postgres_cpu() -> float:
-    """CPU seconds used so far by PostgreSQL's processes on this machine (its share of each action:
-    the backend, and the WAL writer the log's rows keep busier)."""
-    return sum(cpu for comm, _ppid, cpu in _proc_stats().values() if comm.startswith("postgres"))
 
 
 def breakdown(db, n: int = 3000) -> dict:
@@ -260,8 +245,6 @@ def write_report(out: Path, fig: dict) -> None:
              f"| append overhead per action (median latency of {o['actions']:,} actions alternating chain by chain, "
              f"PostgreSQL) | {o['ratio'] * 100:+.1f} % ({o['with_ms']:.2f} vs {o['without_ms']:.2f} ms) | ≤ 10 % | "
              f"{verdict(o['ratio'] <= TARGET_OVERHEAD)} |",
-             f"| CPU per action, this process + PostgreSQL, with and without the log (same actions) | "
-             f"{o['cpu_ratio'] * 100:+.1f} % ({o['cpu_with_ms']:.2f} vs {o['cpu_without_ms']:.2f} ms) | | |",
              f"| time inside the append, per action (includes the writes its locking read carries) | "
              f"{o['inside_ms']:.3f} ms ({o['inside_share'] * 100:.1f} % of the action) | | |",
              f"| one-write transaction: bare / + the head's locking read carrying it / + one trivial statement / "
