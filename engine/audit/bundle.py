@@ -163,8 +163,8 @@ def write(s, out: Path, start_cp: AuditCheckpoint | None, end: int, *, requested
                 parts.append(name)
                 buf = io.BytesIO()
 
-        for ev in checkpoints.event_rows(s, lo + 1, end):
-            buf.write(bundle_line(ev))
+        for r in checkpoints.raw_rows(s, lo + 1, end):
+            buf.write(bundle_line(r[10], r[9], checkpoints.row_bytes(r)))
             count += 1
             if count % PART_EVENTS == 0:
                 spill()

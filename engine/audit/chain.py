@@ -17,15 +17,41 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from engine.audit.offline import GENESIS, canonical, chain_hash
+from engine.audit.offline import GENESIS, canonical, chain_hash, chain_hash_bytes
 from engine.clock import as_utc, now
 from engine.sql import Sql
 
-__all__ = ["GENESIS", "NewEvent", "append", "append_events", "canonical", "chain_hash", "event_body", "format_ts"]
+__all__ = ["GENESIS", "NewEvent", "append", "append_events", "canonical", "chain_hash", "event_body", "event_bytes",
+           "format_ts"]
 
 
 def format_ts(ts: datetime) -> str:
     return as_utc(ts).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_bytes(seq: int, ts_text: str, actor_id: int | None, on_behalf_of: int | None, action: str,
+                instance_id: int | None, task_id: int | None, payload_text: str, hash_alg: str) -> bytes:
+    """The bytes an event's hash covers: its canonical JSON (keys sorted, no spaces, UTF-8), put
+    together around the payload's stored text (itself canonical JSON, written by `append_events`),
+    so neither appending nor verifying serialises the payload twice. Equal to
+    canonical(event_body(...)) for every payload whose keys are strings."""
+    return (f'{{"action":{_quoted(action)},"actor_id":{_num(actor_id)},"hash_alg":"{hash_alg}",'
+            f'"instance_id":{_num(instance_id)},"on_behalf_of":{_num(on_behalf_of)},"payload":{payload_text},'
+            f'"seq":{seq},"task_id":{_num(task_id)},"ts":"{ts_text}"}}').encode("utf-8")
+
+
+_QUOTED: dict[str, str] = {}
+
+
+def _quoted(text: str) -> str:
+    q = _QUOTED.get(text)
+    if q is None:
+        q = _QUOTED[text] = json.dumps(text, ensure_ascii=False)
+    return q
+
+
+def _num(v: int | None) -> str:
+    return "null" if v is None else str(int(v))
 
 
 def event_body(*, seq: int, ts: datetime, actor_id, on_behalf_of, action: str, instance_id, task_id,
@@ -55,16 +81,14 @@ def append_events(sql: Sql, events: list[NewEvent], *, hash_alg: str) -> int:
     # The head's locking read carries the action's deferred writes (engine/sql.py): one round trip.
     seq, prev = sql.row("SELECT seq, hash FROM audit_head WHERE id = 1" + sql.for_update(), carry=True)
     ts = now()
-    stored_ts = sql.ts(ts)
+    stored_ts, ts_text = sql.ts(ts), format_ts(ts)
     rows = []
     for e in events:
         seq += 1
-        # Hash exactly what the database will give back: the payload as parsed from its stored text.
+        # The payload's text exactly as stored, and hashed as it stands (event_bytes).
         stored = json.dumps(e.payload or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-        payload = json.loads(stored)
-        body = event_body(seq=seq, ts=ts, actor_id=e.actor_id, on_behalf_of=e.on_behalf_of, action=e.action,
-                          instance_id=e.instance_id, task_id=e.task_id, payload=payload, hash_alg=alg)
-        digest = chain_hash(alg, prev, body)
+        digest = chain_hash_bytes(alg, prev, event_bytes(seq, ts_text, e.actor_id, e.on_behalf_of, e.action,
+                                                         e.instance_id, e.task_id, stored, alg))
         rows.append((seq, stored_ts, e.actor_id, e.on_behalf_of, e.action, e.instance_id, e.task_id,
                      stored, alg, prev, digest))
         prev = digest

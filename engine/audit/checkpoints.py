@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.audit import keys, merkle
-from engine.audit.chain import event_body, format_ts
+from engine.audit.chain import event_body, event_bytes, format_ts
 from engine.audit.offline import (KeyRing, LogVerifier, Part, Problem, Start, canonical, chain_hash_bytes,
                                   check_run, checkpoint_message)
 from engine.clock import now
@@ -66,24 +66,6 @@ def start_at(cp: AuditCheckpoint | None) -> Start:
     return Start(cp.tree_size, cp.chain_head, [bytes.fromhex(h) for h in json.loads(cp.frontier)], as_dict(cp))
 
 
-def event_rows(session: Session, first: int, last: int | None = None, *, batch: int = 5000) -> Iterator[dict]:
-    """Events from seq `first` (to `last`) in order, as the verifier and the bundles take them."""
-    sql = Sql.of(session)
-    seq = first - 1
-    while True:
-        bound = "" if last is None else f" AND seq <= {int(last)}"
-        rows = sql.rows(f"SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > ?{bound} ORDER BY seq "
-                        f"LIMIT {int(batch)}", (seq,))
-        for r in rows:
-            payload = json.loads(r[7]) if isinstance(r[7], str) else r[7]
-            yield {"seq": r[0], "ts": format_ts(Sql.from_ts(r[1])), "actor_id": r[2], "on_behalf_of": r[3],
-                   "action": r[4], "instance_id": r[5], "task_id": r[6], "payload": payload, "hash_alg": r[8],
-                   "prev_hash": r[9], "hash": r[10]}
-        if len(rows) < batch:
-            return
-        seq = rows[-1][0]
-
-
 # ---- writing -------------------------------------------------------------------------------------
 
 def write(db: Database, settings, *, force: bool = False, webhooks=None) -> dict | None:
@@ -106,8 +88,8 @@ def write(db: Database, settings, *, force: bool = False, webhooks=None) -> dict
             verifier = LogVerifier(KeyRing(keys.log_keys(s), keys.trusted_ids(s, settings)), [], start)
             if last is None:
                 verifier.tree_alg = settings.audit_hash
-            for ev in event_rows(s, size + 1, head.seq):
-                verifier.event(ev)
+            rows = list(raw_rows(s, size + 1, head.seq))
+            verifier.part(check_run("new", ((r[0], r[8], r[9], r[10], row_bytes(r)) for r in rows)))
             verifier.finish((head.seq, head.hash))
             body = {"seq": (last.seq if last else 0) + 1, "tree_size": head.seq,
                     "root": merkle.frontier_root(verifier.tree_alg, verifier.frontier).hex(),
@@ -156,45 +138,44 @@ PART_EVENTS = 65536  # events per range checked by one process
 PARALLEL_FROM = 200_000  # fewer events than this: checked in this process (starting workers costs ~1 s)
 
 
-_QUOTED: dict[str, str] = {}
+def raw_rows(session_or_sql, first: int, last: int, *, batch: int = 5000) -> Iterator[tuple]:
+    """The rows seq `first`..`last` in order, the payload as its stored text: (seq, ts, actor_id,
+    on_behalf_of, action, instance_id, task_id, payload, hash_alg, prev_hash, hash)."""
+    sql = session_or_sql if isinstance(session_or_sql, Sql) else Sql.of(session_or_sql)
+    columns = EVENT_COLUMNS.replace("payload", "payload::text") if sql.pg else EVENT_COLUMNS
+    seq = first - 1
+    while seq < last:
+        rows = sql.rows(f"SELECT {columns} FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq "
+                        f"LIMIT {int(batch)}", (seq, last))
+        yield from rows
+        if len(rows) < batch:
+            return
+        seq = rows[-1][0]
 
 
-def _body(r: tuple) -> bytes:
-    """The canonical JSON bytes of a row's event, put together from its columns: the payload as
-    stored is already canonical JSON (engine/audit/chain.py wrote it so), and so is everything
-    else here; `check_rows` falls back to serialising the row afresh when the hash disagrees."""
-    seq, ts, actor, obo, action, inst, task, payload, alg = r[:9]
+def row_bytes(r: tuple) -> bytes:
+    """The bytes a row's hash covers (chain.event_bytes), or for an event hashed before the payload
+    text was hashed as stored, the canonical JSON of the parsed row, whichever its hash matches."""
+    ts = r[1]
     ts_text = ts.replace(" ", "T") + "Z" if isinstance(ts, str) else format_ts(ts)
-    q = _QUOTED.get(action) or _QUOTED.setdefault(action, json.dumps(action, ensure_ascii=False))
-    return (f'{{"action":{q},"actor_id":{"null" if actor is None else actor},"hash_alg":"{alg}",'
-            f'"instance_id":{"null" if inst is None else inst},"on_behalf_of":{"null" if obo is None else obo},'
-            f'"payload":{payload},"seq":{seq},"task_id":{"null" if task is None else task},"ts":"{ts_text}"}}'
-            ).encode("utf-8")
+    body = event_bytes(r[0], ts_text, r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+    if chain_hash_bytes(r[8], r[9], body) == r[10]:
+        return body
+    legacy = canonical(event_body(seq=r[0], ts=Sql.from_ts(ts), actor_id=r[2], on_behalf_of=r[3], action=r[4],
+                                  instance_id=r[5], task_id=r[6], payload=json.loads(r[7]), hash_alg=r[8]))
+    return legacy if chain_hash_bytes(r[8], r[9], legacy) == r[10] else body
 
 
 def check_rows(url: str, first: int, last: int) -> Part:
-    """`offline.check_part` for the events seq `first`..`last` of the database at `url`: each row's
-    hash recomputed, and each linked to the row before. Runs in a worker process of its own."""
+    """`offline.check_run` over the events seq `first`..`last` of the database at `url`. Runs in a
+    worker process of its own."""
     db = Database(url)
     try:
         with db.transaction(write=False) as sql:
-            payload = "payload::text" if sql.pg else "payload"
-            rows = sql.rows(f"SELECT seq, ts, actor_id, on_behalf_of, action, instance_id, task_id, {payload}, "
-                            "hash_alg, prev_hash, hash FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq",
-                            (first, last))
+            rows = list(raw_rows(sql, first, last, batch=last - first + 1))
     finally:
         db.dispose()
-    return check_run(f"{first}-{last}", ((r[0], r[8], r[9], r[10], _body(r)) for r in rows),
-                     second_chance=lambda n: _slow_hash(rows[n]))
-
-
-def _slow_hash(r: tuple) -> str:
-    """The reference: the row's event serialised afresh (exactly as `append_events` hashed it)."""
-    seq, ts, actor, obo, action, inst, task, payload, alg, prev = r[:10]
-    body = event_body(seq=seq, ts=Sql.from_ts(ts), actor_id=actor, on_behalf_of=obo, action=action, instance_id=inst,
-                      task_id=task, payload=json.loads(payload) if isinstance(payload, str) else payload,
-                      hash_alg=alg)
-    return chain_hash_bytes(alg, prev, canonical(body))
+    return check_run(f"{first}-{last}", ((r[0], r[8], r[9], r[10], row_bytes(r)) for r in rows))
 
 
 def verify(session: Session, settings=None, *, from_checkpoint: int | None = None,

@@ -34,7 +34,7 @@ import os
 import re
 import sys
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 try:  # inside djflow
@@ -280,10 +280,9 @@ _EVENT_HEAD = re.compile(rb'\{"action":"(?:[^"\\]|\\.)*","actor_id":(?:null|-?\d
 _EVENT_TAIL = re.compile(rb',"seq":(\d+),"task_id":(?:null|-?\d+),"ts":"[0-9T:.Z-]+"\}\Z')
 
 
-def bundle_line(ev: dict) -> bytes:
-    """The events.jsonl line of an event given as a dict (body fields plus prev_hash and hash)."""
-    return (_LINE_HEAD + ev["hash"].encode() + _LINE_MID + ev["prev_hash"].encode() + _LINE_EVENT +
-            canonical({k: ev[k] for k in BODY_KEYS}) + b"}\n")
+def bundle_line(hash_hex: str, prev_hash: str, body: bytes) -> bytes:
+    """The events file line of an event: its hash, its predecessor's, and the bytes hashed."""
+    return _LINE_HEAD + hash_hex.encode() + _LINE_MID + prev_hash.encode() + _LINE_EVENT + body + b"}\n"
 
 
 def read_line(line: bytes) -> tuple[int, str, str, str, bytes] | None:
@@ -324,11 +323,10 @@ def check_part(path: str, name: str) -> Part:
     return check_run(name, (read_line(line) or bad(n) for n, line in enumerate(lines, 1)))
 
 
-def check_run(name: str, items: Iterable[tuple | str], second_chance: Callable[[int], str] | None = None) -> Part:
+def check_run(name: str, items: Iterable[tuple | str]) -> Part:
     """Each event of a run on its own: seq one more than the one before, prev_hash the hash of the
     one before, and its hash recomputed from its bytes. `items`: (seq, hash_alg, prev_hash, hash,
-    body bytes) per event, or a str saying why that line is malformed; `second_chance(n)`: the
-    n-th event's hash computed another way, tried before calling a mismatch tampering."""
+    body bytes) per event, or a str saying why that line is malformed."""
     part, hashes, leaves = Part(name), bytearray(), bytearray()
     seq, prev = 0, ""
     for n, item in enumerate(items):
@@ -348,7 +346,7 @@ def check_run(name: str, items: Iterable[tuple | str], second_chance: Callable[[
         if alg not in HASH_ALGORITHMS or alg != part.alg:
             part.problem = (s, f"未知的或与前文不一致的哈希算法 {alg!r}")
             break
-        if chain_hash_bytes(alg, p, body) != digest and (second_chance is None or second_chance(n) != digest):
+        if chain_hash_bytes(alg, p, body) != digest:
             part.problem = (s, "事件内容与其哈希不符（已被修改）")
             break
         raw = bytes.fromhex(digest)

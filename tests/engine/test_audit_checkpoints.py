@@ -17,12 +17,13 @@ from sqlalchemy import select, text
 
 from engine import Database, WorkflowEngine
 from engine.audit import bundle, checkpoints, keys, offline, sigs
-from engine.audit.chain import chain_hash
+from engine.audit.chain import chain_hash, format_ts
 from engine.clock import now
 from engine.config import REPO_ROOT
 from engine.errors import Conflict
 from engine.models import AuditCheckpoint, AuditHead
 from engine.setup import init
+from engine.sql import Sql
 from tests.conftest import make_settings
 from tests.engine.test_audit import _tamper, run_chain
 
@@ -78,8 +79,10 @@ def _trust(engine: WorkflowEngine) -> list[str]:
 
 
 def _rows(engine: WorkflowEngine, first: int) -> list[dict]:
+    """The events from seq `first` on as dicts: body fields (payload parsed), prev_hash and hash."""
     with engine.db.read() as s:
-        return list(checkpoints.event_rows(s, first))
+        return [dict(zip(checkpoints.EVENT_COLUMNS.split(", "), r), ts=format_ts(Sql.from_ts(r[1])), payload=json.loads(r[7]))
+                for r in checkpoints.raw_rows(s, first, 2**62)]
 
 
 def _rechain(engine: WorkflowEngine, evs: list[dict], prev: str) -> None:
@@ -167,7 +170,7 @@ def test_a_bundle_edited_by_hand_is_caught(log, tmp_path):
     def reword(lines):
         line = json.loads(lines[6])
         line["event"]["payload"]["comment"] = "不同意"
-        lines[6] = offline.bundle_line(dict(line["event"], prev_hash=line["prev_hash"], hash=line["hash"]))
+        lines[6] = offline.bundle_line(line["hash"], line["prev_hash"], offline.canonical(line["event"]))
         return lines
 
     def reformat(lines):  # the same content, spaced out: not the bytes that were hashed
@@ -381,7 +384,7 @@ def test_archiving_moves_old_checkpointed_ranges_to_a_file_and_keeps_proofs_vali
     assert done is not None and done.first_seq == 1 and done.last_seq < young["tree_size"]
     assert offline.verify_bundle(done.file, None).last_seq == done.last_seq
     with db.read() as s:
-        assert [r["seq"] for r in checkpoints.event_rows(s, 1, done.last_seq)] == []
+        assert list(checkpoints.raw_rows(s, 1, done.last_seq)) == []
         r = checkpoints.verify(s, settings)
         assert r.ok and r.from_seq == done.last_seq + 1 and r.archived_through == done.last_seq
         ring = offline.KeyRing(keys.log_keys(s), None)
@@ -413,3 +416,35 @@ def test_a_bundle_that_would_unpack_to_gigabytes_is_refused_unread(tmp_path):
     assert bomb.stat().st_size < 5 * 2**20
     with pytest.raises(offline.Problem, match="解压后超过"):
         offline.verify_bundle(str(bomb))
+
+
+def test_payloads_with_number_keys_and_events_hashed_the_earlier_way_verify(engine: WorkflowEngine, tmp_path):
+    """Number keys sort differently before and after JSON turns them into strings, so the stored
+    text is not the canonical JSON of its parse. Events hash their stored text (chain.event_bytes);
+    an event hashed before that, as the canonical JSON of the parsed payload, still verifies."""
+    from engine.audit import append
+    from engine.audit.chain import event_body, event_bytes
+
+    with engine.db.unit_of_work() as s:
+        append(s, action="test.numbers", payload={2: "二", 10: "十"}, hash_alg="sm3")
+    with engine.db.read() as s:
+        head = s.get(AuditHead, 1)
+        seq, prev = head.seq + 1, head.hash
+    ts = now()
+    stored = json.dumps({10: "十", 2: "二"}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    legacy = chain_hash("sm3", prev, event_body(seq=seq, ts=ts, actor_id=None, on_behalf_of=None, action="test.legacy",
+                                                instance_id=None, task_id=None, payload=json.loads(stored),
+                                                hash_alg="sm3"))
+    assert legacy != offline.chain_hash_bytes("sm3", prev, event_bytes(
+        seq, format_ts(ts), None, None, "test.legacy", None, None, stored, "sm3"))  # the two ways differ here
+    sql_ts = ts.replace(tzinfo=None).isoformat(sep=" ") if engine.db.is_sqlite else ts
+    _tamper(engine, "INSERT INTO audit_events (seq, ts, action, payload, hash_alg, prev_hash, hash) "
+                    "VALUES (:seq, :ts, 'test.legacy', :p, 'sm3', :prev, :h)", seq=seq, ts=sql_ts, p=stored, prev=prev,
+            h=legacy)
+    _tamper(engine, "UPDATE audit_head SET seq = :seq, hash = :h WHERE id = 1", seq=seq, h=legacy)
+    with engine.db.read() as s:
+        r = checkpoints.verify(s, engine.settings)
+    assert r.ok and r.head_seq == seq, r
+    out = tmp_path / "numbers.zip"
+    bundle.export(engine.db, engine.settings, out)
+    assert offline.verify_bundle(str(out), _trust(engine)).last_seq > seq
