@@ -89,7 +89,7 @@ def write(db: Database, settings, *, force: bool = False, webhooks=None) -> dict
             if last is None:
                 verifier.tree_alg = settings.audit_hash
             rows = list(raw_rows(s, size + 1, head.seq))
-            verifier.part(check_run("new", ((r[0], r[8], r[9], r[10], row_bytes(r)) for r in rows)))
+            verifier.part(_check("new", rows))
             verifier.finish((head.seq, head.hash))
             body = {"seq": (last.seq if last else 0) + 1, "tree_size": head.seq,
                     "root": merkle.frontier_root(verifier.tree_alg, verifier.frontier).hex(),
@@ -154,16 +154,35 @@ def raw_rows(session_or_sql, first: int, last: int, *, batch: int = 5000) -> Ite
 
 
 def row_bytes(r: tuple) -> bytes:
-    """The bytes a row's hash covers (chain.event_bytes), or for an event hashed before the payload
-    text was hashed as stored, the canonical JSON of the parsed row, whichever its hash matches."""
-    ts = r[1]
-    ts_text = ts.replace(" ", "T") + "Z" if isinstance(ts, str) else format_ts(ts)
-    body = event_bytes(r[0], ts_text, r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+    """The bytes a row's hash covers: chain.event_bytes, or for an event hashed before the payload
+    text was hashed as stored, `legacy_bytes` — whichever its hash matches."""
+    body = _bytes(r)
     if chain_hash_bytes(r[8], r[9], body) == r[10]:
         return body
-    legacy = canonical(event_body(seq=r[0], ts=Sql.from_ts(ts), actor_id=r[2], on_behalf_of=r[3], action=r[4],
-                                  instance_id=r[5], task_id=r[6], payload=json.loads(r[7]), hash_alg=r[8]))
+    legacy = legacy_bytes(r)
     return legacy if chain_hash_bytes(r[8], r[9], legacy) == r[10] else body
+
+
+def _bytes(r: tuple) -> bytes:
+    ts = r[1]
+    return event_bytes(r[0], ts.replace(" ", "T") + "Z" if isinstance(ts, str) else format_ts(ts), r[2], r[3], r[4],
+                       r[5], r[6], r[7], r[8])
+
+
+def legacy_bytes(r: tuple) -> bytes:
+    """The canonical JSON of the row with its payload parsed (how events were hashed at first; the
+    same bytes unless the payload has number keys). Nothing, for a payload that is not JSON at all."""
+    try:
+        payload = json.loads(r[7])
+    except (TypeError, ValueError):
+        return b""
+    return canonical(event_body(seq=r[0], ts=Sql.from_ts(r[1]), actor_id=r[2], on_behalf_of=r[3], action=r[4],
+                                instance_id=r[5], task_id=r[6], payload=payload, hash_alg=r[8]))
+
+
+def _check(name: str, rows: list[tuple]) -> Part:
+    return check_run(name, ((r[0], r[8], r[9], r[10], _bytes(r)) for r in rows),
+                     second_chance=lambda n: legacy_bytes(rows[n]))
 
 
 def check_rows(url: str, first: int, last: int) -> Part:
@@ -175,7 +194,7 @@ def check_rows(url: str, first: int, last: int) -> Part:
             rows = list(raw_rows(sql, first, last, batch=last - first + 1))
     finally:
         db.dispose()
-    return check_run(f"{first}-{last}", ((r[0], r[8], r[9], r[10], row_bytes(r)) for r in rows))
+    return _check(f"{first}-{last}", rows)
 
 
 def verify(session: Session, settings=None, *, from_checkpoint: int | None = None,

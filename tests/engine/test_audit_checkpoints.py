@@ -96,7 +96,7 @@ def _rechain(engine: WorkflowEngine, evs: list[dict], prev: str) -> None:
     _tamper(engine, "UPDATE audit_head SET seq = :seq, hash = :h WHERE id = 1", seq=evs[-1]["seq"], h=prev)
 
 
-TAMPERING = ["payload", "delete", "swap", "insert_rehashed", "truncate_tail", "resigned_checkpoint"]
+TAMPERING = ["payload", "garbage", "delete", "swap", "insert_rehashed", "truncate_tail", "resigned_checkpoint"]
 
 
 @pytest.mark.parametrize("how", TAMPERING)
@@ -108,6 +108,12 @@ def test_tampering_is_caught_by_verify_and_by_verify_bundle(log, how, tmp_path):
     k = 5
     if how == "payload":  # one payload changed by someone who switched the triggers off
         _tamper(engine, "UPDATE audit_events SET payload = '{\"comment\":\"不同意\"}' WHERE seq = :k", k=k)
+        expected = k
+    elif how == "garbage":  # not even JSON any more (SQLite stores any text; PostgreSQL's json type refuses it)
+        if engine.db.is_sqlite:
+            _tamper(engine, "UPDATE audit_events SET payload = '{not json' WHERE seq = :k", k=k)
+        else:
+            _tamper(engine, "UPDATE audit_events SET actor_id = 999 WHERE seq = :k", k=k)
         expected = k
     elif how == "delete":
         _tamper(engine, "DELETE FROM audit_events WHERE seq = :k", k=k)
