@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
@@ -129,13 +129,12 @@ def consistency_proof(engine: EngineDep, principal: allowed("audit.read"), first
 
 @router.post("/export", operation_id="audit_export", response_class=FileResponse,
              responses={200: {"content": {"application/zip": {}}, "description": "导出包（zip）"}})
-def export(request: Request, engine: EngineDep, principal: allowed("audit.read"),
+def export(engine: EngineDep, principal: allowed("audit.read"),
            from_seq: Seq | None = None, to_seq: Seq | None = None, since: datetime | None = None,
            until: datetime | None = None) -> FileResponse:
     """A bundle for offline verification (`djflow audit verify-bundle`, or the verifier inside it):
     events from `from_seq`/`since` to `to_seq`/`until`, the checkpoints covering them, the public
     keys and a Chinese README. Logged as audit.export."""
-    del request
     result = engine.auditor.export(principal, since=from_seq if from_seq is not None else since,
                                      until=to_seq if to_seq is not None else until)
     folder = Path(result.path).parent

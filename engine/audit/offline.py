@@ -143,8 +143,8 @@ class Start:
 
 
 class LogVerifier:
-    """Feed it the events in seq order (`event`), then call `finish`; it raises Problem at the first
-    event or checkpoint that does not check out."""
+    """Feed it the runs of events in seq order (`part`, each checked by `check_run`), then call
+    `finish`; it raises Problem at the first event or checkpoint that does not check out."""
 
     def __init__(self, keyring: KeyRing, checkpoints: list[dict], start: Start | None = None):
         self.keyring = keyring
@@ -162,35 +162,12 @@ class LogVerifier:
                 raise Problem(b["tree_size"], f"检查点 {b['seq']} 与 {a['seq']} 的顺序颠倒")
         self._next = 0
 
-    def event(self, ev: dict) -> None:
-        """An event as a dict (its body fields plus prev_hash and hash)."""
-        alg = ev["hash_alg"]
-        if alg not in HASH_ALGORITHMS:
-            raise Problem(ev["seq"], f"未知的哈希算法 {alg!r}")
-        self.raw(ev["seq"], alg, ev["prev_hash"], ev["hash"], canonical({k: ev[k] for k in BODY_KEYS}))
-
     def _expect(self, seq: int) -> None:
         expected = self.size + 1
         if seq != expected:
             if seq > expected:
                 raise Problem(expected, f"事件 {expected} 缺失（下一条为 {seq}）")
             raise Problem(seq, f"事件 {seq} 重复或顺序颠倒（应为 {expected}）")
-
-    def raw(self, seq: int, alg: str, prev_hash: str, hash_hex: str, body: bytes) -> None:
-        """An event as the exact bytes its hash was computed over (`body`), with its seq and hash_alg
-        as read from those bytes."""
-        self._expect(seq)
-        if prev_hash != self.prev:
-            raise Problem(seq, "prev_hash 与上一事件的哈希不一致")
-        if chain_hash_bytes(alg, prev_hash, body) != hash_hex:
-            raise Problem(seq, "事件内容与其哈希不符（已被修改）")
-        if self.tree_alg is None:
-            self.tree_alg = self.pending[0]["hash_alg"] if self._next < len(self.pending) else alg
-        merkle.frontier_push(self.tree_alg, self.frontier, self.size, bytes.fromhex(hash_hex))
-        self.size, self.prev = seq, hash_hex
-        while self._next < len(self.pending) and self.pending[self._next]["tree_size"] == seq:
-            self._reach(self.pending[self._next])
-            self._next += 1
 
     def part(self, p: "Part") -> None:
         """A run of events another process already checked one by one (`check_part`): here only
