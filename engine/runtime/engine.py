@@ -104,7 +104,9 @@ class WorkflowEngine:
         if business_key is not None and not 0 < len(business_key) <= MAX_BUSINESS_KEY:
             raise InvalidInput(f"业务编号应为 1 到 {MAX_BUSINESS_KEY} 个字符",
                                errors=[FieldProblem("business_key", f"1 到 {MAX_BUSINESS_KEY} 个字符")])
-        request = _digest({"start": key, "data": data, "title": title, "business_key": business_key})
+        # The request's digest identifies a retry; without an Idempotency-Key nothing reads it.
+        request = (None if idempotency_key is None else
+                   _digest({"start": key, "data": data, "title": title, "business_key": business_key}))
         with self.db.transaction() as sql:
             user = _actor(sql, username, "process.start", principal)
             client = client or (principal.client if principal else None)
@@ -164,7 +166,7 @@ class WorkflowEngine:
             inp.data = data
         if comment is not None:
             inp.comment = comment
-        request = _digest({"task": task_id, "action": action, **inp.digest()})
+        request = None if idempotency_key is None else _digest({"task": task_id, "action": action, **inp.digest()})
         need = "process.start" if action == "urge" else "task.act"
         with self._unit(task_id=task_id, username=username, need=need, client=client,
                         principal=principal) as (unit, user, row):
@@ -949,7 +951,7 @@ def _digest(value: dict) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def _replayed(sql: Sql, user: User, key: str | None, request: str) -> ActResult | None:
+def _replayed(sql: Sql, user: User, key: str | None, request: str | None) -> ActResult | None:
     if key is None:
         return None
     if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
@@ -968,7 +970,7 @@ def _replayed(sql: Sql, user: User, key: str | None, request: str) -> ActResult 
     return ActResult(r["instance_id"], r["instance_status"], [TaskView(**t) for t in r["new_tasks"]])
 
 
-def _remember(sql: Sql, user: User, key: str | None, request: str, result: ActResult) -> None:
+def _remember(sql: Sql, user: User, key: str | None, request: str | None, result: ActResult) -> None:
     if key is not None:
         sql.defer("INSERT INTO idempotency_keys (user_id, key, request_hash, response, created_at) VALUES (?, ?, ?, ?, ?)",
                 (user.id, key, request, sql.json(asdict(result)), sql.ts(now())))
