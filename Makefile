@@ -41,6 +41,7 @@ bench: install-test
 	$(BIN)/python bench/api.py --out bench/report-api.md
 	$(BIN)/python bench/timers.py --out bench/report-timers.md
 	$(BIN)/python bench/audit.py --out bench/report-audit.md
+	$(BIN)/python bench/instructions.py --out bench/report-instructions.md
 
 clean:
 	rm -rf var .pytest_cache

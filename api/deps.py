@@ -142,6 +142,8 @@ async def in_engine_thread(request: Request, fn, /, *args, **kwargs):
     loop free. The busiest routes use it instead of Starlette's 40-thread pool: with one GIL per
     worker process, 40 threads contending (each holding a pooled database connection) cost more
     CPU than they overlap. bench/api.py, 50 clients: 145 approval actions/s through the shared pool,
-    227 with 2 engine threads (1: 198, 4: 176, none — on the event loop itself: 196)."""
+    227 with 2 engine threads (1: 198, 4: 176, none — on the event loop itself: 196). Re-checked
+    2026-12-02, runs alternating: 2 threads 379, 325, 310; 3 threads 305, 287, 294 (more CPU per
+    action, the machine equally busy)."""
     return await asyncio.get_running_loop().run_in_executor(request.app.state.engine_threads,
                                                             partial(fn, *args, **kwargs))
