@@ -285,6 +285,21 @@ def _djflow_cmd() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "engine.cli"]
 
 
+def server_settings(url: str, tmp: Path, overrides: list[str]) -> tuple[dict, dict]:
+    """The djflow settings of a benchmark server on `url` (files under `tmp`; `overrides` as
+    KEY=VALUE), and the environment that gives them to `djflow init` / `djflow serve`."""
+    kw = {"database_url": url.replace("postgresql://", "postgresql+psycopg://", 1), "environment": "production",
+          "secret_key": secrets.token_hex(32), "data_key": secrets.token_hex(32),
+          "admin_password": ADMIN_PASSWORD, "demo_password": DEMO_PASSWORD,
+          "attachments_dir": str(tmp / "attachments"), "audit_key_dir": str(tmp / "audit-keys")}
+    for item in overrides:
+        k, _, v = item.partition("=")
+        kw[k.strip().lower()] = v
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJFLOW_")}
+    env.update({f"DJFLOW_{k.upper()}": str(v) for k, v in kw.items()})
+    return kw, env
+
+
 def djflow_init(env: dict) -> float:
     t = time.perf_counter()
     r = subprocess.run([*_djflow_cmd(), "init", "--demo", "--json"], env=env, cwd=_ROOT, capture_output=True,
@@ -388,11 +403,16 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, kind: str, workers: int, env: dict, log: Path):
+    def __init__(self, kind: str, workers: int, env: dict, log: Path, *, prefix: tuple[str, ...] = ()):
+        """`kind` "worker": one serving process as `djflow serve --workers N` starts each of its
+        workers, run under `prefix` (bench/instructions.py: valgrind)."""
         self.host, self.port = "127.0.0.1", free_port()
         self.base = f"http://{self.host}:{self.port}"
         self.log = log
-        if kind == "uvicorn":
+        if kind == "worker":
+            self.cmd = [*prefix, sys.executable, "-m", "engine.cli", "serve", "--host", self.host, "--port",
+                        str(self.port), "--reuse-port"]
+        elif kind == "uvicorn":
             self.cmd = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--workers",
                         str(workers), "--host", self.host, "--port", str(self.port), "--no-access-log",
                         "--log-level", "warning"]
@@ -1319,17 +1339,8 @@ def main() -> None:
             fig["database"] = name
             fig["pg"] = pg_info(url)
             say(f"PostgreSQL {fig['pg']['server_version']}")
-            sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-            settings_kw = {"database_url": sa_url, "environment": "production",
-                           "secret_key": secrets.token_hex(32), "data_key": secrets.token_hex(32),
-                           "admin_password": ADMIN_PASSWORD, "demo_password": DEMO_PASSWORD,
-                           "attachments_dir": str(tmp / "attachments")}
-            for item in args.setting:
-                k, _, v = item.partition("=")
-                settings_kw[k.strip().lower()] = v
+            settings_kw, env = server_settings(url, tmp, args.setting)
             fig["settings"] = args.setting
-            env = {k: v for k, v in os.environ.items() if not k.startswith("DJFLOW_")}
-            env.update({f"DJFLOW_{k.upper()}": str(v) for k, v in settings_kw.items()})
 
             say(f"djflow init --demo on {name}")
             fig["init_s"] = djflow_init(env)

@@ -31,12 +31,9 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 import argparse  # noqa: E402
-import os  # noqa: E402
-import secrets  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
 import httpx  # noqa: E402
@@ -56,51 +53,23 @@ def counted(out: Path) -> int:
 
 def run(chains: int, settings: list[str], tmp: Path) -> dict:
     with B.database(B.PG_ADMIN_URL) as (_name, url):
-        kw = {"database_url": url.replace("postgresql://", "postgresql+psycopg://", 1), "environment": "production",
-              "secret_key": secrets.token_hex(32), "data_key": secrets.token_hex(32),
-              "admin_password": B.ADMIN_PASSWORD, "demo_password": B.DEMO_PASSWORD,
-              "attachments_dir": str(tmp / "attachments"), "audit_key_dir": str(tmp / "audit-keys")}
-        for item in settings:
-            k, _, v = item.partition("=")
-            kw[k.strip().lower()] = v
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DJFLOW_")}
-        env.update({f"DJFLOW_{k.upper()}": str(v) for k, v in kw.items()})
+        _kw, env = B.server_settings(url, tmp, settings)
         B.say("djflow init --demo")
         B.djflow_init(env)
-        port, out = B.free_port(), tmp / "callgrind.out"
-        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-               sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--reuse-port"]
+        out = tmp / "callgrind.out"
         B.say("starting the server under callgrind (slow: about 50× fewer instructions per second)")
-        with open(tmp / "server.log", "wb") as log:
-            proc = subprocess.Popen(cmd, env=env, cwd=_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-            try:
-                return _measure(proc, f"http://127.0.0.1:{port}", chains, out, tmp)
-            finally:
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(60)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait(10)
-
-
-def _measure(proc: subprocess.Popen, base: str, chains: int, out: Path, tmp: Path) -> dict:
-    deadline = time.monotonic() + 300
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited ({proc.returncode}):\n"
-                             f"{(tmp / 'server.log').read_text(errors='replace')[-3000:]}")
+        server = B.Server("worker", 1, env, tmp / "server.log",
+                          prefix=("valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"))
         try:
-            if httpx.get(base + "/api/health", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("the server did not answer /api/health within 300 s")
-        time.sleep(0.5)
-    with httpx.Client(base_url=base, timeout=300) as c:
+            server.wait_healthy(timeout=300)
+            return _measure(server, chains, out)
+        finally:
+            server.stop()
+
+
+def _measure(server: B.Server, chains: int, out: Path) -> dict:
+    pid = str(server.proc.pid)  # valgrind runs the server in its own process
+    with httpx.Client(base_url=server.base, timeout=300) as c:
         heads = {u: B.login(c, u, B.DEMO_PASSWORD) for u in (B.INITIATOR, *B.APPROVERS)}
 
         def chain() -> None:
@@ -116,20 +85,17 @@ def _measure(proc: subprocess.Popen, base: str, chains: int, out: Path, tmp: Pat
         for _ in range(5):
             chain()
         control = ["callgrind_control", "-i"]
-        subprocess.run([*control, "on", str(proc.pid)], check=True, capture_output=True)
-        t0 = time.perf_counter()
+        subprocess.run([*control, "on", pid], check=True, capture_output=True)
         for i in range(chains):
             chain()
             if (i + 1) % 10 == 0:
                 B.say(f"  {i + 1}/{chains} chains")
-        seconds = time.perf_counter() - t0
-        subprocess.run([*control, "off", str(proc.pid)], check=True, capture_output=True)
-        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+        subprocess.run([*control, "off", pid], check=True, capture_output=True)
+        subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
     total = counted(out)
     if total == 0:
         raise SystemExit("callgrind counted nothing (was counting switched on?)")
-    return {"chains": chains, "instructions": total, "per_chain": total / chains, "per_action": total / chains / 4,
-            "seconds": seconds}
+    return {"chains": chains, "instructions": total, "per_chain": total / chains, "per_action": total / chains / 4}
 
 
 def main() -> None:
