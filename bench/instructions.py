@@ -14,8 +14,9 @@ init --demo`, one `djflow serve` worker process (the code path of each of `--wor
 run under `valgrind --tool=callgrind` with counting off; signs in the four demo users, runs 5
 approval_chain instances (start + submit as staff1, then kezhang, fenguan, juzhang approve) to warm
 up, switches counting on, runs --chains more one request at a time, switches it off. Reported:
-instructions of the server process (every thread: the event loop, the engine threads, the timer
-ticker) per chain and per action (a chain is 4 actions). PostgreSQL's own instructions are not
+instructions of the server process (every thread: the event loop and the engine threads; the timer
+ticker is off, `timer_tick_seconds=0`, as its work follows the wall clock) per chain and per action
+(a chain is 4 actions). PostgreSQL's own instructions are not
 counted (bench/api.py measures its CPU). Needs valgrind (`callgrind_control`) and PostgreSQL at
 DJFLOW_BENCH_PG.
 """
@@ -53,7 +54,9 @@ def counted(out: Path) -> int:
 
 def run(chains: int, settings: list[str], tmp: Path) -> dict:
     with B.database(B.PG_ADMIN_URL) as (_name, url):
-        _kw, env = B.server_settings(url, tmp, settings)
+        # No timer ticker: its work follows the wall clock, which callgrind stretches about 50×, so
+        # with it the count moved by 3 % between two runs of one build on a slow day.
+        _kw, env = B.server_settings(url, tmp, ["timer_tick_seconds=0", *settings])
         B.say("djflow init --demo")
         B.djflow_init(env)
         out = tmp / "callgrind.out"
