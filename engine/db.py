@@ -8,6 +8,7 @@ actions are serialised instead of both reading the same state and one failing at
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -100,6 +101,34 @@ def _abandon(raw) -> None:
         raw.rollback()
 
 
+def _closing_functions(engine: Engine) -> frozenset[str] | None:
+    from engine.audit.offline import HASH_ALGORITHMS
+
+    raw = engine.raw_connection()
+    try:
+        cur = raw.dbapi_connection.cursor()
+        cur.execute("SELECT to_regprocedure('djflow_expect(boolean[])') IS NOT NULL AND "
+                    "to_regprocedure('djflow_audit_hash(text, bytea)') IS NOT NULL AND "
+                    "to_regproc('djflow_audit_append') IS NOT NULL, current_setting('server_encoding')")
+        present, encoding = cur.fetchone()
+        raw.rollback()
+        if not present:
+            return None
+        algs = set()
+        probe = '{"action":"事件 ✓","seq":1}'.encode()
+        for alg in HASH_ALGORITHMS if encoding == "UTF8" else ():
+            try:
+                cur.execute("SELECT djflow_audit_hash(%s, %s)", (alg, probe))
+                if cur.fetchone()[0] == hashlib.new(alg, probe).hexdigest():
+                    algs.add(alg)
+            except Exception:  # noqa: BLE001 - no digest() (pgcrypto) or no such algorithm: hash in Python
+                pass
+            raw.rollback()
+        return frozenset(algs)
+    finally:
+        raw.close()
+
+
 class Database:
     """An Engine plus the two kinds of session djflow uses: reads and units of work."""
 
@@ -110,6 +139,7 @@ class Database:
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(writer, expire_on_commit=False)
+        self._closing: frozenset[str] | None = None  # learnt on the first write transaction (closing())
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -133,11 +163,11 @@ class Database:
         try:
             if self.is_sqlite:
                 raw.cursor().execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            sql = Sql(raw.dbapi_connection, pg=not self.is_sqlite, queue=write)
+            sql = Sql(raw.dbapi_connection, pg=not self.is_sqlite, queue=write,
+                      closing=self.closing() if write and not self.is_sqlite else None)
             yield sql
             if write:
-                sql.flush()  # deferred writes (engine/sql.py) are part of this commit
-                raw.commit()
+                sql.commit()  # deferred writes and the closing statement (engine/sql.py) are part of it
             else:
                 raw.rollback()
         except BaseException:
@@ -162,6 +192,19 @@ class Database:
                     conn.autocommit = False
             finally:
                 raw.close()
+
+    def closing(self) -> frozenset[str] | None:
+        """PostgreSQL: whether units of work end with a closing statement (engine/sql.py; the
+        functions of migration 0013 exist) and which audit hash algorithms it may compute, those
+        for which djflow_audit_hash agrees with Python's here (SM3 needs pgcrypto's digest over an
+        OpenSSL that has SM3). Asked once per Database; `schema_changed()` asks again."""
+        if self._closing is None and not self.is_sqlite:
+            self._closing = _closing_functions(self.engine)
+        return self._closing
+
+    def schema_changed(self) -> None:
+        """Migrations ran: learn again what the schema offers."""
+        self._closing = None
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -47,3 +47,4 @@ def upgrade(db: Database, on_step: Callable[[str], None] | None = None) -> None:
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+    db.schema_changed()

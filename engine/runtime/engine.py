@@ -904,8 +904,9 @@ class WorkflowEngine:
         return created
 
     def _log(self, unit: Unit) -> None:
-        """Append the unit's audit events: the last statements before COMMIT, since they lock the
-        log's head row, which every writer needs, until the transaction ends."""
+        """Append the unit's audit events, last, since they lock the log's head row, which every
+        writer needs, until the transaction ends (on PostgreSQL they go into the closing statement,
+        engine/sql.py, wherever they are appended)."""
         if unit.written:
             append_events(unit.sql, unit.inst.events, hash_alg=self.settings.audit_hash)
 

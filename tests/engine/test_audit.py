@@ -214,3 +214,89 @@ def test_the_documented_application_role_can_add_and_read_audit_events_but_not_c
             conn.execute(text(f"DROP OWNED BY {role}"))
             conn.execute(text(f"DROP ROLE {role}"))
         engine.db.dispose()
+
+
+NASTY = {"引号": "it's \"quoted\" \\ back\\slash", "lines": "a\nb\tc\r", "emoji": "✓🙂", "empty": {},
+         "list": [1, None, "x,y}{", 2.5, True], "sql": "'); DELETE FROM audit_head; --", "n": 12345678901234}
+
+
+def _chain_rows(db) -> list:
+    with db.read() as s:
+        return s.execute(text("SELECT seq, ts, actor_id, on_behalf_of, action, instance_id, task_id, payload, "
+                              "hash_alg, prev_hash, hash FROM audit_events ORDER BY seq")).all()
+
+
+def _recomputed(rows) -> None:
+    """Every row's hash, recomputed here from its columns as the verifier's specification says."""
+    from engine.audit.chain import event_body
+
+    prev = GENESIS
+    for i, r in enumerate(rows, 1):
+        payload = r.payload if isinstance(r.payload, dict) else json.loads(r.payload)
+        body = event_body(seq=r.seq, ts=r.ts, actor_id=r.actor_id, on_behalf_of=r.on_behalf_of, action=r.action,
+                          instance_id=r.instance_id, task_id=r.task_id, payload=payload, hash_alg=r.hash_alg)
+        assert r.seq == i and r.prev_hash == prev and r.hash == chain_hash(r.hash_alg, prev, body), r.seq
+        prev = r.hash
+
+
+@pytest.mark.parametrize("alg", ["sm3", "sha256"])
+def test_postgresql_chains_events_inside_the_database_exactly_as_djflow_does(pg_url, alg):
+    """On PostgreSQL the closing statement's djflow_audit_append (migration 0013) hashes and inserts
+    the events; their hashes must be the ones Python computes from the stored columns."""
+    from engine import Database
+    from engine.audit.chain import NewEvent, append_events
+    from engine.setup import init
+    from tests.conftest import make_settings
+
+    settings = make_settings(pg_url, audit_hash=alg)
+    db = Database(pg_url)
+    init(db, settings, demo=True)
+    assert alg in db.closing()
+    with db.transaction() as sql:
+        assert append_events(sql, [NewEvent("test.one", 1, 2, None, None, NASTY),
+                                   NewEvent("test.two", None, None, 5, 6, {"k": "中文 ' \" \\"})], hash_alg=alg) is None
+    with db.transaction() as sql:  # two appends in one transaction: one call, one lock, consecutive seqs
+        append_events(sql, [NewEvent("test.three")], hash_alg=alg)
+        append_events(sql, [NewEvent("test.four", payload={"n": 4})], hash_alg=alg)
+    with pytest.raises(ZeroDivisionError), db.transaction() as sql:  # rolled back: no event, no gap
+        append_events(sql, [NewEvent("test.lost")], hash_alg=alg)
+        raise ZeroDivisionError
+    WorkflowEngine(db, settings).start(key="approval_chain", username="staff1", data=REQUEST)
+    rows = _chain_rows(db)
+    assert [r.action for r in rows if r.action.startswith("test.")] == ["test.one", "test.two", "test.three",
+                                                                       "test.four"]
+    assert {r.hash_alg for r in rows} == {alg}
+    stored = next(r.payload for r in rows if r.action == "test.one")
+    assert (stored if isinstance(stored, dict) else json.loads(stored)) == NASTY
+    _recomputed(rows)
+    with db.read() as s:
+        assert verify(s).ok
+    db.dispose()
+
+
+def test_without_pgcrypto_sm3_is_chained_in_python_and_both_ways_make_one_chain(pg_url):
+    from engine import Database
+    from engine.setup import init
+    from tests.conftest import make_settings
+
+    settings = make_settings(pg_url)
+    db = Database(pg_url)
+    init(db, settings, demo=True)
+    run_chain(db_engine := WorkflowEngine(db, settings))
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP EXTENSION pgcrypto"))
+    python_side = Database(pg_url)
+    assert python_side.closing() == {"sha256"}  # SHA-256 is built in; SM3 needs pgcrypto
+    run_chain(WorkflowEngine(python_side, settings))
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE EXTENSION pgcrypto"))
+    db.schema_changed()
+    assert "sm3" in db.closing()
+    run_chain(db_engine)
+    rows = _chain_rows(db)
+    assert len({r.instance_id for r in rows if r.action == "instance.start"}) == 3
+    _recomputed(rows)
+    with db.read() as s:
+        assert verify(s).ok
+    python_side.dispose()
+    db.dispose()

@@ -163,3 +163,24 @@ def test_a_deferred_write_that_touches_the_wrong_number_of_rows_fails_and_leaves
                 sql.row("SELECT 1", carry=True)
         with db.transaction(write=False) as sql:
             assert sql.rows("SELECT id, v FROM expect_check") == [(1, 1)]
+
+def test_a_unit_of_work_ends_with_one_closing_statement_and_nothing_runs_after_it(db):
+    from engine.migrate import upgrade
+
+    upgrade(db)  # the closing statement's functions (migration 0013)
+    with db.transaction() as sql:
+        sql.run("CREATE TABLE closing_a (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        sql.run("INSERT INTO closing_a (id, n) VALUES (1, 0)")
+    with db.transaction() as sql:
+        sql._cur = counting = _Counting(sql._cur)
+        sql.defer("UPDATE closing_a SET n = n + 1 WHERE id = ?", (1,), expect=1)
+        sql.defer("INSERT INTO closing_a (id, n) VALUES (?, ?)", (2, 7))
+        closing = sql.closing
+    # PostgreSQL: both writes and their check in one statement before COMMIT (migration 0013's
+    # djflow_expect); SQLite runs each at once.
+    assert (closing is not None) == sql.pg
+    assert len(counting.sent) == (1 if sql.pg else 2)
+    with db.transaction(write=False) as s:
+        assert s.rows("SELECT id, n FROM closing_a ORDER BY id") == [(1, 1), (2, 7)]
+    with pytest.raises(RuntimeError, match="committed"):
+        sql.row("SELECT 1")
