@@ -42,18 +42,21 @@ def event_bytes(seq: int, ts_text: str, actor_id: int | None, on_behalf_of: int 
     together around the payload's stored text (itself canonical JSON, written by `append_events`),
     so neither appending nor verifying serialises the payload twice. Equal to
     canonical(event_body(...)) for every payload whose keys are strings."""
-    before, after = event_parts(ts_text, actor_id, on_behalf_of, action, instance_id, task_id, hash_alg)
-    return f'{before}{payload_text},"seq":{seq}{after}'.encode("utf-8")
+    return (f'{{"action":{_quoted(action)},"actor_id":{_num(actor_id)},"hash_alg":"{hash_alg}",'
+            f'"instance_id":{_num(instance_id)},"on_behalf_of":{_num(on_behalf_of)},"payload":{payload_text},'
+            f'"seq":{seq},"task_id":{_num(task_id)},"ts":"{ts_text}"}}').encode("utf-8")
 
 
 def event_parts(ts_text: str, actor_id: int | None, on_behalf_of: int | None, action: str,
                 instance_id: int | None, task_id: int | None, hash_alg: str) -> tuple[str, str]:
     """An event's canonical JSON around its payload and seq: before + payload + ',"seq":' + seq +
     after (keys sorted: payload, then seq). PostgreSQL's djflow_audit_append (migration 0013) puts
-    the same bytes together once it holds the head and knows the seq."""
-    return (f'{{"action":{_quoted(action)},"actor_id":{_num(actor_id)},"hash_alg":"{hash_alg}",'
-            f'"instance_id":{_num(instance_id)},"on_behalf_of":{_num(on_behalf_of)},"payload":',
-            f',"task_id":{_num(task_id)},"ts":"{ts_text}"}}')
+    the same bytes together once it holds the head and knows the seq. Cut out of `event_bytes`
+    (NUL, which JSON text never holds, marks the cut), so the layout is written once."""
+    text = event_bytes("\x01", ts_text, actor_id, on_behalf_of, action, instance_id, task_id, "\x00",  # type: ignore[arg-type]
+                       hash_alg).decode("utf-8")
+    before, _, after = text.partition('\x00,"seq":\x01')
+    return before, after
 
 
 _QUOTED: dict[str, str] = {}
