@@ -37,6 +37,23 @@ app.add_typer(calendar_app, name="calendar")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+
+@app.callback()
+def _check_settings() -> None:
+    """Refuse to run on invalid settings, naming each variable and why (not a traceback; never the
+    value, which may be a key or a password)."""
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for e in exc.errors():
+            name = "DJFLOW_" + "_".join(str(part) for part in e["loc"]).upper() if e["loc"] else "设置"
+            err.print(f"错误：{name} 无效：{e['msg']}", markup=False)
+        raise typer.Exit(2) from None
+
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
 AsUser = Annotated[str, typer.Option("--as", help="以此用户名操作")]
 
@@ -617,6 +634,9 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
 
     app = create_app()
     _start_ticker(app)
+    switch_ms = app.state.engine.settings.gil_switch_interval_ms
+    if switch_ms > 0:  # see engine/config.py
+        sys.setswitchinterval(switch_ms / 1000)
     if not reuse_port:
         if as_json:
             sys.stdout.write(json.dumps({"url": f"http://{host}:{port}"}) + "\n")

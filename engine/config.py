@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     request_max_bytes: int = 2 * 1024 * 1024
     # Threads per serving process that run the engine for starts, actions and the inbox (api/deps.py).
     engine_threads: int = 2
+    # How soon (ms) a thread back from the database gets the GIL from one that is computing, in each
+    # `djflow serve` process (Python's default is 5). A unit of work's COMMIT waits for it while the
+    # audit head row is locked. bench/api.py, 50 clients, runs alternating 5 / 0.5 ms (2026-12-03):
+    # 160/172, 145/155, 133/175, 165/183, 194/138, 148/173 approval actions/s (medians 154 / 172).
+    # 0: leave Python's default.
+    gil_switch_interval_ms: float = Field(0.5, ge=0)
     # Restored workflows kept per serving process between actions on the same instance (engine/runtime/states.py); 0: off.
     state_cache_size: int = 256
     # Starts and task actions served without FastAPI's request machinery (api/fastlane.py); off, FastAPI serves them.

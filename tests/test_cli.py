@@ -115,6 +115,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def test_an_invalid_setting_is_named_with_its_reason_and_nothing_runs(djflow):
+    djflow.env["DJFLOW_GIL_SWITCH_INTERVAL_MS"] = "-1"
+    djflow.env["DJFLOW_ENGINE_THREADS"] = "zwei"
+    djflow.env["DJFLOW_DATA_KEY"] = "secret-value-never-printed"
+    proc = djflow("init", ok=None)
+    assert proc.returncode == 2
+    assert "DJFLOW_GIL_SWITCH_INTERVAL_MS 无效：Input should be greater than or equal to 0" in proc.stderr
+    assert "DJFLOW_ENGINE_THREADS 无效" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+    assert "zwei" not in proc.stderr and "secret-value" not in proc.stderr + proc.stdout
+    for name in ("DJFLOW_GIL_SWITCH_INTERVAL_MS", "DJFLOW_ENGINE_THREADS"):
+        del djflow.env[name]
+    del djflow.env["DJFLOW_DATA_KEY"]
+    djflow("init")  # with the settings mended it runs
+
+
 def test_serve_answers_health(djflow):
     djflow("init")
     port = _free_port()
