@@ -53,7 +53,6 @@ def _check_settings() -> None:
         raise typer.Exit(2) from None
 
 
-
 JsonOpt = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
 AsUser = Annotated[str, typer.Option("--as", help="以此用户名操作")]
 

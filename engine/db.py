@@ -139,7 +139,9 @@ class Database:
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(writer, expire_on_commit=False)
-        self._closing: frozenset[str] | None = None  # learnt on the first write transaction (closing())
+        # Learnt on the first write transaction (closing()); None is an answer too (no migration 0013).
+        self._closing: frozenset[str] | None = None
+        self._closing_known = self.is_sqlite
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -198,13 +200,13 @@ class Database:
         functions of migration 0013 exist) and which audit hash algorithms it may compute, those
         for which djflow_audit_hash agrees with Python's here (SM3 needs pgcrypto's digest over an
         OpenSSL that has SM3). Asked once per Database; `schema_changed()` asks again."""
-        if self._closing is None and not self.is_sqlite:
-            self._closing = _closing_functions(self.engine)
+        if not self._closing_known:
+            self._closing, self._closing_known = _closing_functions(self.engine), True
         return self._closing
 
     def schema_changed(self) -> None:
         """Migrations ran: learn again what the schema offers."""
-        self._closing = None
+        self._closing_known = self.is_sqlite
 
     def dispose(self) -> None:
         self.engine.dispose()
