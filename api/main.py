@@ -27,6 +27,8 @@ from api.positions.routes import router as positions_router
 from api.roles.routes import router as roles_router
 from api.security.routes import router as security_router
 from api.tasks.routes import router as tasks_router
+from api.ui import WebApp
+from api.users.routes import directory_router
 from api.users.routes import router as users_router
 from api.webhooks.routes import router as webhooks_router
 from engine import (
@@ -52,21 +54,24 @@ from engine import (
 ROUTERS = [tasks_router, instances_router, health_router, auth_router, me_router, notifications_router,
            users_router, roles_router, security_router, delegations_router, audit_router, org_units_router,
            positions_router, people_io_router, oidc_router, files_router, definitions_router, forms_router,
-           webhooks_router, calendar_router]
+           webhooks_router, calendar_router, directory_router]
 
 
 class Edge:
     """The outermost layer, as plain ASGI (Starlette's BaseHTTPMiddleware cost about 1 ms per
     request): every response carries X-Request-ID, a body declared larger than the limit is
-    refused with 413 before it is read (uploads have their own, larger limits), and starts and
-    task actions take the fast lane (api/fastlane.py)."""
+    refused with 413 before it is read (uploads have their own, larger limits), starts and
+    task actions take the fast lane (api/fastlane.py), and every path outside /api is the web
+    app's (api/ui.py), so the API's own 404 and 405 answers stay as they are."""
 
-    def __init__(self, app, settings: Settings, lane: FastLane | None = None):
-        self.app, self.settings, self.lane = app, settings, lane
+    def __init__(self, app, settings: Settings, lane: FastLane | None = None, web: WebApp | None = None):
+        self.app, self.settings, self.lane, self.web = app, settings, lane, web
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if self.web is not None and not (scope["path"] == "/api" or scope["path"].startswith("/api/")):
+            return await self.web(scope, receive, send)
         request = Request(scope)
         rid = request_id(request)
         declared = request.headers.get("content-length")
@@ -111,5 +116,6 @@ def create_app(settings: Settings | None = None, engine: WorkflowEngine | None =
         app.include_router(router, prefix="/api")
 
     app.state.fast_lane = FastLane(app) if settings.fast_lane else None
-    app.add_middleware(Edge, settings=settings, lane=app.state.fast_lane)
+    web = WebApp(settings.ui_dir)
+    app.add_middleware(Edge, settings=settings, lane=app.state.fast_lane, web=web if web.built else None)
     return app

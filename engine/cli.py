@@ -618,6 +618,19 @@ def account_rekey(as_json: JsonOpt = False) -> None:
 
 
 @app.command()
+def openapi(out: Annotated[Path | None, typer.Option("--out", help="写入此文件；省略时输出到标准输出")] = None) -> None:
+    """输出 REST API 的 OpenAPI 文档（管理界面的类型化客户端由它生成）。不连接数据库。"""
+    from api.main import create_app
+
+    text = json.dumps(create_app().openapi(), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        err.print(f"已写入 {out}", markup=False)
+
+
+@app.command()
 def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port")] = 8000,
           workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="工作进程数")] = 1,

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
 
     process_dir: Path = REPO_ROOT / "process_definitions"
     forms_dir: Path = REPO_ROOT / "forms"
+    # The built web app (`make ui`: admin_ui/dist), served at /; absent, djflow serves the API only.
+    ui_dir: Path = REPO_ROOT / "admin_ui" / "dist"
     bpmn_max_bytes: int = 5 * 1024 * 1024
     form_max_bytes: int = 512 * 1024
     script_time_limit: float = 1.0

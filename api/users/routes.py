@@ -17,8 +17,18 @@ from api.users.schemas import (
     UserRead,
     UserUpdate,
 )
+from engine import DirectoryEntry
 
 router = APIRouter(prefix="/users", tags=["users"])
+directory_router = APIRouter(prefix="/directory", tags=["users"])
+
+
+@directory_router.get("", operation_id="directory_search", response_model=list[DirectoryEntry])
+def directory(people: PeopleDep, principal: allowed("org.read"),
+              q: Annotated[str | None, Query(max_length=100, description="姓名、拼音首字母或用户名")] = None,
+              org_id: QueryId | None = None, limit: Annotated[int, Query(ge=1, le=50)] = 20) -> list[DirectoryEntry]:
+    """The person picker (转办、委派、加签、抄送): name, username and department only."""
+    return people.directory(principal, q=q, org_id=org_id, limit=limit)
 
 
 @router.get("", operation_id="users_list", response_model=UserPage)

@@ -77,6 +77,13 @@ class Page:
 
 
 @dataclass
+class DirectoryEntry:
+    username: str
+    display_name: str
+    department_name: str | None
+
+
+@dataclass
 class PersonView:
     id: int
     username: str
@@ -135,6 +142,30 @@ class People:
                               .offset((page - 1) * size).limit(size)).all()
             items = self._views(s, users)
         return Page(items, total, page, size)
+
+    def directory(self, principal: Principal, *, q: str | None = None, org_id: int | None = None,
+                  limit: int = 20) -> list[DirectoryEntry]:
+        """The person picker of 转办, 委派, 加签 and 抄送: active people by name, pinyin initials or
+        username, with their department and nothing else (no ID or phone numbers), for anyone
+        who may read the org tree."""
+        principal.require("org.read")
+        limit = max(1, min(limit, 50))
+        where = [User.status == "active", User.username != "admin"]
+        if q and q.strip():
+            like = f"%{q.strip().lower()}%"
+            where.append(or_(User.display_name.like(f"%{q.strip()}%"), User.name_pinyin.like(like),
+                             func.lower(User.username).like(like)))
+        with self.db.read() as s:
+            if org_id is not None:
+                path = s.scalar(select(OrgUnit.path).where(OrgUnit.id == org_id))
+                if path is None:
+                    raise NotFound("组织不存在")
+                sub = select(OrgUnit.id).where(OrgUnit.path.startswith(path, autoescape=True))
+                where.append(or_(User.department_id.in_(sub), User.branch_id.in_(sub)))
+            rows = s.execute(select(User.username, User.display_name, OrgUnit.name)
+                             .outerjoin(OrgUnit, OrgUnit.id == User.department_id).where(*where)
+                             .order_by(User.name_pinyin, User.id).limit(limit)).all()
+        return [DirectoryEntry(u, n, d) for u, n, d in rows]
 
     def get(self, principal: Principal, user_id: int) -> PersonView:
         with self.db.read() as s:

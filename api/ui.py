@@ -1,0 +1,103 @@
+"""The built web app (admin_ui/dist) at /: hashed assets cached for a year, index.html never
+cached, and every other path that is not /api answered with index.html so the browser's router
+takes it (a reload on /tasks/12 works).
+
+The files are read once at start-up and kept in memory with their gzip form, so a phone on a
+slow link gets the 1 MB of scripts as about 300 KB, and serving them costs no disk reads."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.types import Receive, Scope, Send
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+# The page may load its own scripts and styles only; antd and bpmn-js set inline styles, and a
+# drawn signature or a diagram export is a data: or blob: image.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+       "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    gzipped: bytes | None
+    content_type: str
+    etag: str
+    cache: str
+
+
+def load(dist: Path) -> dict[str, Asset]:
+    """Every file under dist by its URL path; {} when the app is not built."""
+    assets: dict[str, Asset] = {}
+    if not (dist / "index.html").is_file():
+        return assets
+    for path in sorted(p for p in dist.rglob("*") if p.is_file()):
+        rel = "/" + path.relative_to(dist).as_posix()
+        body = path.read_bytes()
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype in ("application/javascript", "image/svg+xml", "application/json"):
+            ctype += "; charset=utf-8"
+        packed = gzip.compress(body, 9, mtime=0) if len(body) > 1024 and _compressible(ctype) else None
+        # Vite names what it builds after the content (assets/index-3f9a1c.js): those never change.
+        cache = IMMUTABLE if rel.startswith("/assets/") else "no-cache"
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        assets[rel] = Asset(body, packed if packed and len(packed) < len(body) else None, ctype, etag, cache)
+    return assets
+
+
+def _compressible(ctype: str) -> bool:
+    return ctype.startswith(("text/", "application/javascript", "application/json", "image/svg+xml"))
+
+
+class WebApp:
+    """ASGI app for every path outside /api (api.main.Edge sends them here when the app is built)."""
+
+    def __init__(self, dist: Path):
+        self.assets = load(dist)
+
+    @property
+    def built(self) -> bool:
+        return bool(self.assets)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "/")
+        method = scope.get("method", "GET")
+        if method not in ("GET", "HEAD"):
+            return await self._plain(send, 405, b"Method Not Allowed", "text/plain; charset=utf-8")
+        asset = self.assets.get(path)
+        if asset is None:
+            if path.startswith("/assets/") or "." in path.rsplit("/", 1)[-1]:
+                # A missing script or image is a 404, not the page: a stale tab must not run HTML as JS.
+                return await self._plain(send, 404, b"Not Found", "text/plain; charset=utf-8")
+            asset = self.assets["/index.html"]
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        if headers.get(b"if-none-match", b"").decode("latin-1") == asset.etag:
+            return await self._send(send, 304, b"", asset, None, method)
+        accepts_gzip = b"gzip" in headers.get(b"accept-encoding", b"")
+        if asset.gzipped is not None and accepts_gzip:
+            return await self._send(send, 200, asset.gzipped, asset, "gzip", method)
+        await self._send(send, 200, asset.body, asset, None, method)
+
+    async def _send(self, send: Send, status: int, body: bytes, asset: Asset, encoding: str | None,
+                    method: str) -> None:
+        headers = [(b"content-type", asset.content_type.encode()), (b"cache-control", asset.cache.encode()),
+                   (b"etag", asset.etag.encode()), (b"x-content-type-options", b"nosniff"),
+                   (b"content-security-policy", CSP.encode()), (b"referrer-policy", b"same-origin")]
+        if asset.gzipped is not None:
+            headers.append((b"vary", b"Accept-Encoding"))
+        if encoding:
+            headers.append((b"content-encoding", encoding.encode()))
+        if status != 304:
+            headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" or status == 304 else body})
+
+    @staticmethod
+    async def _plain(send: Send, status: int, body: bytes, ctype: str) -> None:
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,85 @@
+"""`djflow serve` serves the built web app at /: hashed assets cached for a year, the page never
+cached, client-side routes answered with the page, and /api left exactly as it was."""
+from __future__ import annotations
+
+import pytest
+
+from tests.api.helpers import demo_client, login
+
+SCRIPT = "console.log('djflow');" * 400  # large enough to be gzipped
+
+
+@pytest.fixture
+def dist(tmp_path):
+    d = tmp_path / "dist"
+    (d / "assets").mkdir(parents=True)
+    (d / "index.html").write_text('<!doctype html><script type="module" src="/assets/index-3f9a1c.js"></script>',
+                                  encoding="utf-8")
+    (d / "assets" / "index-3f9a1c.js").write_text(SCRIPT, encoding="utf-8")
+    (d / "favicon.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>", encoding="utf-8")
+    return d
+
+
+@pytest.fixture
+def client(sqlite_url, dist):
+    return demo_client(sqlite_url, ui_dir=dist)
+
+
+def test_hashed_assets_are_cached_for_a_year_and_the_page_never(client):
+    asset = client.get("/assets/index-3f9a1c.js")
+    assert asset.status_code == 200 and asset.text == SCRIPT
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert asset.headers["content-type"].startswith("text/javascript") or \
+        asset.headers["content-type"].startswith("application/javascript")
+    page = client.get("/")
+    assert page.status_code == 200 and "index-3f9a1c.js" in page.text
+    assert page.headers["cache-control"] == "no-cache"
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "unsafe-eval" not in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_client_side_route_gets_the_page_and_a_missing_asset_a_404(client):
+    for path in ("/inbox", "/tasks/12", "/instances/3?tab=history", "/start/approval_chain"):
+        r = client.get(path)
+        assert r.status_code == 200 and "index-3f9a1c.js" in r.text, path
+    # A stale tab asking for last week's bundle must not be handed HTML as JavaScript.
+    assert client.get("/assets/index-old.js").status_code == 404
+    assert client.get("/robots.txt").status_code == 404
+    assert client.post("/inbox").status_code == 405
+
+
+def test_scripts_go_gzipped_to_a_browser_that_asks_and_a_known_copy_is_a_304(client):
+    r = client.get("/assets/index-3f9a1c.js", headers={"Accept-Encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip" and r.headers["vary"] == "Accept-Encoding"
+    assert int(r.headers["content-length"]) < len(SCRIPT) / 10
+    raw = client.get("/assets/index-3f9a1c.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in raw.headers and raw.text == SCRIPT
+    again = client.get("/assets/index-3f9a1c.js", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_the_api_keeps_its_own_answers_beside_the_app(client):
+    missing = client.get("/api/no-such-thing")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    assert client.get("/api/health").json()["status"] in ("ok", "degraded")
+    headers = login(client, "staff1")
+    assert client.get("/api/tasks", headers=headers).status_code == 200
+    # A GET on an action route is still the API's 405, not the page.
+    assert client.get("/api/tasks/1/actions/approve", headers=headers).status_code == 405
+
+
+def test_without_a_build_only_the_api_is_served(sqlite_url, tmp_path):
+    c = demo_client(sqlite_url, ui_dir=tmp_path / "nothing")
+    assert c.get("/").status_code == 404
+    assert c.get("/api/health").status_code == 200
+
+
+def test_the_person_picker_finds_people_by_pinyin_initials_with_nothing_sensitive(client):
+    headers = login(client, "staff1")
+    r = client.get("/api/directory", params={"q": "qq"}, headers=headers)  # 钱七
+    assert r.status_code == 200
+    assert r.json() == [{"username": "kezhang", "display_name": "钱七", "department_name": "财务科"}]
+    everyone = client.get("/api/directory", params={"limit": 50}, headers=headers).json()
+    assert "admin" not in {p["username"] for p in everyone} and len(everyone) >= 10
+    assert client.get("/api/directory").status_code == 401
