@@ -1,0 +1,110 @@
+import { Suspense, lazy, useCallback, useContext, useEffect, useState } from "react";
+import { Link, Navigate, Route, Routes, useLocation, useNavigate } from "react-router-dom";
+import { Button, Dropdown, Grid, Menu, Result, Skeleton, Spin } from "antd";
+import { DownOutlined, GlobalOutlined, UserOutlined } from "@ant-design/icons";
+import { api, hasSession, whenSignedOut, type Me } from "./api";
+import { LangContext, useT } from "./i18n";
+import { Login } from "./pages/Login";
+import { ChangePassword } from "./pages/ChangePassword";
+import { Inbox } from "./pages/Inbox";
+
+// The inbox loads with the shell; the pages that need the form renderer or bpmn-js load on demand,
+// so a phone's first visit fetches a third of the scripts.
+const TaskPage = lazy(() => import("./pages/TaskPage").then((m) => ({ default: m.TaskPage })));
+const StartCatalogue = lazy(() => import("./pages/Start").then((m) => ({ default: m.StartCatalogue })));
+const StartForm = lazy(() => import("./pages/Start").then((m) => ({ default: m.StartForm })));
+const InstancePage = lazy(() => import("./pages/InstancePage").then((m) => ({ default: m.InstancePage })));
+const AuditPage = lazy(() => import("./pages/AuditPage").then((m) => ({ default: m.AuditPage })));
+
+export function App() {
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const load = useCallback(() => {
+    if (!hasSession()) return setMe(null);
+    // Any failure (an ended session, the server down) shows the sign-in page.
+    api.get<Me>("/me").then(setMe).catch(() => setMe(null));
+  }, []);
+  useEffect(() => {
+    whenSignedOut(() => setMe(null));
+    load();
+  }, [load]);
+
+  if (me === undefined) return <Spin fullscreen />;
+  if (me === null) return <Login onSignedIn={load} />;
+  if (me.must_change_password) return <ChangePassword forced onDone={load} />;
+  return <Shell me={me} onSignedOut={() => setMe(null)} reload={load} />;
+}
+
+function LangSwitch() {
+  const { lang, setLang } = useContext(LangContext);
+  return (
+    <Button
+      size="small"
+      icon={<GlobalOutlined />}
+      data-testid="lang-switch"
+      onClick={() => setLang(lang === "en" ? "zh-CN" : "en")}
+    >
+      {lang === "en" ? "中文" : "English"}
+    </Button>
+  );
+}
+export { LangSwitch };
+
+function Shell({ me, onSignedOut, reload }: { me: Me; onSignedOut: () => void; reload: () => void }) {
+  const t = useT();
+  const loc = useLocation();
+  const nav = useNavigate();
+  const screens = Grid.useBreakpoint();
+  const phone = !screens.md;
+  const items = [
+    { key: "/inbox", label: <Link to="/inbox">{t("待办")}</Link> },
+    ...(me.permissions.includes("process.start") ? [{ key: "/start", label: <Link to="/start">{t("发起申请")}</Link> }] : []),
+    ...(me.permissions.includes("audit.read") ? [{ key: "/audit", label: <Link to="/audit">{t("审计")}</Link> }] : []),
+  ];
+  const selected = items.find((i) => loc.pathname.startsWith(i.key))?.key ?? "/inbox";
+  const signOut = async () => {
+    try {
+      await api.post("/auth/logout");
+    } finally {
+      onSignedOut();
+      nav("/");
+    }
+  };
+  const home = me.permissions.includes("task.act") || me.permissions.includes("process.start") ? "/inbox" : "/audit";
+  return (
+    <div>
+      <header className="dj-header">
+        <span className="dj-brand">{phone ? "djflow" : t("djflow 审批")}</span>
+        <Menu mode="horizontal" selectedKeys={[selected]} items={items} style={{ flex: 1, minWidth: 0, borderBottom: 0 }} />
+        <LangSwitch />
+        <Dropdown
+          menu={{
+            items: [
+              { key: "password", label: t("修改密码"), onClick: () => nav("/password") },
+              { key: "logout", label: t("退出登录"), onClick: signOut },
+            ],
+          }}
+        >
+          <Button size="small" type="text" data-testid="user-menu" icon={<UserOutlined />}>
+            {phone ? null : me.display_name} <DownOutlined />
+          </Button>
+        </Dropdown>
+      </header>
+      <main className="dj-content">
+        <Suspense fallback={<Skeleton active />}>
+        <Routes>
+          <Route path="/" element={<Navigate to={home} replace />} />
+          <Route path="/login" element={<Navigate to={home} replace />} />
+          <Route path="/inbox" element={<Inbox me={me} />} />
+          <Route path="/tasks/:id" element={<TaskPage />} />
+          <Route path="/start" element={<StartCatalogue />} />
+          <Route path="/start/:key" element={<StartForm />} />
+          <Route path="/instances/:id" element={<InstancePage me={me} />} />
+          <Route path="/audit" element={<AuditPage />} />
+          <Route path="/password" element={<ChangePassword onDone={() => { reload(); nav(home); }} />} />
+          <Route path="*" element={<Result status="404" title="404" extra={<Link to={home}>{t("返回")}</Link>} />} />
+        </Routes>
+        </Suspense>
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,124 @@
+// The typed client of /api: every type comes from src/schema.d.ts, which `npm run gen` generates
+// from the server's own OpenAPI document (`djflow openapi --out openapi.json`).
+import type { components } from "./schema";
+
+export type S = components["schemas"];
+export type TaskView = S["TaskView"];
+export type TaskDetail = S["TaskDetail"];
+export type InstanceView = S["InstanceView"];
+export type HistoryEntry = S["HistoryEntry"];
+export type DiagramView = S["DiagramView"];
+export type ProcessSummary = S["ProcessSummary"];
+export type ActResult = S["ActResult"];
+export type Me = S["MeRead"];
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+/** An RFC 9457 problem from the server, or a network failure (status 0). */
+export class ApiError extends Error {
+  status: number;
+  title: string;
+  detail: string;
+  errors: FieldProblem[];
+
+  constructor(status: number, title: string, detail: string, errors: FieldProblem[] = []) {
+    super(detail || title);
+    this.status = status;
+    this.title = title;
+    this.detail = detail;
+    this.errors = errors;
+  }
+}
+
+function cookie(name: string): string {
+  const hit = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
+  return hit ? decodeURIComponent(hit.slice(name.length + 1)) : "";
+}
+
+/** Whether this browser holds a session at all: the readable CSRF cookie lives exactly as long as
+ * the HttpOnly session cookies, so without it there is no need to ask /api/me (and get a 401). */
+export function hasSession(): boolean {
+  return cookie("djflow_csrf") !== "";
+}
+
+let onSignedOut: () => void = () => {};
+/** What to do when the session has ended and cannot be refreshed (the app shows the login page). */
+export function whenSignedOut(handler: () => void) {
+  onSignedOut = handler;
+}
+
+let refreshing: Promise<boolean> | null = null;
+async function refresh(): Promise<boolean> {
+  refreshing ??= fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin" })
+    .then((r) => r.ok)
+    .catch(() => false)
+    .finally(() => setTimeout(() => (refreshing = null), 0));
+  return refreshing;
+}
+
+type Query = Record<string, string | number | boolean | undefined | null>;
+
+function url(path: string, query?: Query): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
+  const s = q.toString();
+  return "/api" + path + (s ? "?" + s : "");
+}
+
+async function problem(r: Response): Promise<ApiError> {
+  let body: Record<string, unknown> = {};
+  try {
+    body = await r.json();
+  } catch {
+    /* not JSON: keep the status line */
+  }
+  const errors = Array.isArray(body.errors)
+    ? (body.errors as Record<string, unknown>[]).map((e) => ({
+        field: String(e.field ?? e.loc ?? ""),
+        message: String(e.message ?? e.msg ?? e.reason ?? ""),
+      }))
+    : [];
+  const detail = typeof body.detail === "string" ? body.detail : "";
+  return new ApiError(r.status, String(body.title ?? r.statusText), detail, errors);
+}
+
+export async function call<T>(method: string, path: string, opts: { query?: Query; body?: unknown; idempotent?: boolean } = {},
+                              retried = false): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  let body: BodyInit | undefined;
+  if (opts.body instanceof FormData) body = opts.body;
+  else if (opts.body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(opts.body);
+  }
+  if (method !== "GET") headers["X-CSRF-Token"] = cookie("djflow_csrf");
+  if (opts.idempotent) headers["Idempotency-Key"] = crypto.randomUUID();
+  let r: Response;
+  try {
+    r = await fetch(url(path, opts.query), { method, headers, body, credentials: "same-origin" });
+  } catch {
+    throw new ApiError(0, "network", "");
+  }
+  if (r.status === 401 && !retried && !path.startsWith("/auth/")) {
+    if (await refresh()) return call<T>(method, path, opts, true);
+    onSignedOut();
+  }
+  if (!r.ok) throw await problem(r);
+  if (r.status === 204) return undefined as T;
+  return (await r.json()) as T;
+}
+
+export const api = {
+  get: <T>(path: string, query?: Query) => call<T>("GET", path, { query }),
+  post: <T>(path: string, body?: unknown, idempotent = false) => call<T>("POST", path, { body: body ?? {}, idempotent }),
+};
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  page: number;
+  size: number;
+}

@@ -1,0 +1,195 @@
+// zh-CN by default; English when the user switches (kept in localStorage) or the URL says ?lang=en.
+import { createContext, useContext } from "react";
+
+export type Lang = "zh-CN" | "en";
+
+const en: Record<string, string> = {
+  "djflow 审批": "djflow Approvals",
+  "登录": "Sign in",
+  "用户名": "Username",
+  "密码": "Password",
+  "请输入用户名": "Enter your username",
+  "请输入密码": "Enter your password",
+  "账号已锁定": "Account locked",
+  "尝试过多": "Too many attempts",
+  "修改密码": "Change password",
+  "首次登录须修改初始密码": "Please change your initial password before you continue",
+  "原密码": "Current password",
+  "新密码": "New password",
+  "确认新密码": "Confirm new password",
+  "两次输入的新密码不一致": "The two new passwords differ",
+  "密码已修改": "Password changed",
+  "退出登录": "Sign out",
+  "待办": "To do",
+  "已办": "Done",
+  "抄送我": "CC'd to me",
+  "我发起的": "Started by me",
+  "发起申请": "New request",
+  "审计": "Audit",
+  "流程": "Process",
+  "全部流程": "All processes",
+  "只看超期": "Overdue only",
+  "发起人": "Initiator",
+  "到期": "Due",
+  "已超期": "Overdue",
+  "暂无待办": "Nothing to do",
+  "暂无数据": "No data",
+  "节点": "Step",
+  "状态": "Status",
+  "办理": "Handle",
+  "同意": "Approve",
+  "驳回": "Reject",
+  "退回": "Return",
+  "撤回": "Withdraw",
+  "转办": "Transfer",
+  "委派": "Delegate",
+  "委派完成": "Hand back",
+  "加签": "Add approver",
+  "减签": "Remove approver",
+  "抄送": "CC",
+  "催办": "Urge",
+  "认领": "Claim",
+  "提交": "Submit",
+  "审批意见": "Opinion",
+  "请填写审批意见": "Please give your opinion",
+  "退回到": "Return to",
+  "请选择退回节点": "Choose the step to return to",
+  "选择人员": "Choose people",
+  "加签位置": "Position",
+  "之前（先于我审批）": "Before me",
+  "之后（在我之后审批）": "After me",
+  "手写签名": "Signature",
+  "清除": "Clear",
+  "请签名": "Please sign",
+  "申请内容": "Application",
+  "办理表单": "Form",
+  "流转记录": "History",
+  "流程图": "Diagram",
+  "审批进度": "Progress",
+  "操作成功": "Done",
+  "确定": "OK",
+  "取消": "Cancel",
+  "返回": "Back",
+  "保存草稿": "Save draft",
+  "草稿已保存在本机": "Draft saved on this device",
+  "已恢复草稿": "Draft restored",
+  "可发起的流程": "Processes you may start",
+  "未分类": "Other",
+  "流程详情": "Request",
+  "运行中": "Running",
+  "已完成": "Completed",
+  "已驳回": "Rejected",
+  "已撤回": "Withdrawn",
+  "已取消": "Cancelled",
+  "出错": "Error",
+  "待处理": "Open",
+  "已处理": "Handled",
+  "审计日志": "Audit log",
+  "校验哈希链": "Verify chain",
+  "链完整": "Chain intact",
+  "链被篡改": "Chain tampered",
+  "事件数": "Events",
+  "动作": "Action",
+  "时间": "Time",
+  "操作人": "Actor",
+  "实例": "Instance",
+  "语言": "Language",
+  "网络错误，请稍后重试": "Network error, please try again",
+  "登录已过期，请重新登录": "Your session has ended, please sign in again",
+  "会签": "All must approve",
+  "或签": "Any one approves",
+  "依次审批": "In order",
+  "比例会签": "By ratio",
+  "单人审批": "Single approver",
+  "当前处理人": "Current approvers",
+  "发起时间": "Started",
+  "标题": "Title",
+  "共 {n} 条": "{n} in all",
+  "第一条被篡改的事件": "First bad event",
+  "搜索": "Search",
+  "审计员": "Auditor",
+  "发起": "Started",
+  "办结": "Completed",
+  "撤销": "Cancelled",
+  "重试": "Retried",
+  "评论": "Comment",
+  "上传附件": "Attachment",
+  "待办理": "Assigned",
+  "自动通过": "Approved automatically",
+  "即将到期": "Due soon",
+  "超期": "Overdue",
+  "改派": "Reassigned",
+  "系统": "System",
+};
+
+/** History entries by audit action; task.<action> falls back to ACTIONS. */
+export const EVENTS: Record<string, string> = {
+  "instance.start": "发起",
+  "instance.completed": "办结",
+  "instance.rejected": "驳回",
+  "instance.withdraw": "撤回",
+  "instance.cancel": "撤销",
+  "instance.cancelled": "撤销",
+  "instance.error": "出错",
+  "instance.retry": "重试",
+  "instance.comment": "评论",
+  "instance.attach": "上传附件",
+  "task.assigned": "待办理",
+  "task.auto_approve": "自动通过",
+  "task.delegated": "委派",
+  "task.returned": "退回",
+  "task.resolved": "委派完成",
+  "task.urged": "催办",
+  "task.due_soon": "即将到期",
+  "task.overdue": "超期",
+  "task.reassigned": "改派",
+};
+
+export const LangContext = createContext<{ lang: Lang; setLang: (l: Lang) => void }>({
+  lang: "zh-CN",
+  setLang: () => {},
+});
+
+export function initialLang(): Lang {
+  const q = new URLSearchParams(location.search).get("lang");
+  if (q === "en" || q === "zh-CN") return q;
+  return localStorage.getItem("djflow.lang") === "en" ? "en" : "zh-CN";
+}
+
+/** t("共 {n} 条", {n: 3}): the Chinese text is the key, so a missing English entry still reads. */
+export function translate(lang: Lang, key: string, vars?: Record<string, string | number>): string {
+  let s = lang === "en" ? en[key] ?? key : key;
+  for (const [k, v] of Object.entries(vars ?? {})) s = s.replace("{" + k + "}", String(v));
+  return s;
+}
+
+export function useT() {
+  const { lang } = useContext(LangContext);
+  return (key: string, vars?: Record<string, string | number>) => translate(lang, key, vars);
+}
+
+export const STATUS: Record<string, string> = {
+  running: "运行中",
+  completed: "已完成",
+  rejected: "已驳回",
+  withdrawn: "已撤回",
+  cancelled: "已取消",
+  error: "出错",
+  open: "待处理",
+};
+
+export const ACTIONS: Record<string, string> = {
+  approve: "同意",
+  reject: "驳回",
+  return: "退回",
+  withdraw: "撤回",
+  transfer: "转办",
+  delegate: "委派",
+  resolve: "委派完成",
+  add_sign: "加签",
+  remove_sign: "减签",
+  cc: "抄送",
+  urge: "催办",
+  claim: "认领",
+  submit: "提交",
+};

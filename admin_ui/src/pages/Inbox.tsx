@@ -1,0 +1,177 @@
+import { useEffect, useMemo, useState } from "react";
+import { useNavigate, useSearchParams } from "react-router-dom";
+import { Badge, Card, DatePicker, Input, List, Select, Space, Switch, Tabs, Tag, Typography } from "antd";
+import dayjs, { type Dayjs } from "dayjs";
+import { api, type InstanceView, type Page, type ProcessSummary, type TaskView, type Me } from "../api";
+import { STATUS, useT } from "../i18n";
+
+type Scope = "mine" | "done" | "cc" | "started";
+const SCOPES: Scope[] = ["mine", "done", "cc", "started"];
+const LABEL: Record<Scope, string> = { mine: "待办", done: "已办", cc: "抄送我", started: "我发起的" };
+const STATUS_COLOR: Record<string, string> = {
+  running: "processing", completed: "success", rejected: "error", withdrawn: "default", cancelled: "default", error: "error",
+};
+
+function taskQuery(scope: Scope, key?: string, overdue?: boolean) {
+  if (scope === "mine") return { scope: "mine", status: "open", key, overdue: overdue || undefined };
+  if (scope === "done") return { scope: "done", key };
+  return { scope: "cc", key };
+}
+
+export function when(iso?: string | null) {
+  return iso ? dayjs(iso).format("YYYY-MM-DD HH:mm") : "";
+}
+
+/** 待办 / 已办 / 抄送我 / 我发起的, each with its count; filters live in the URL so a reload or a
+ * shared link keeps them. */
+export function Inbox({ me }: { me: Me }) {
+  const t = useT();
+  const nav = useNavigate();
+  const [params, setParams] = useSearchParams();
+  const scope = (SCOPES.includes(params.get("tab") as Scope) ? params.get("tab") : "mine") as Scope;
+  const key = params.get("key") || undefined;
+  const overdue = params.get("overdue") === "1";
+  const q = params.get("q") || "";
+  const from = params.get("from") || "";
+  const to = params.get("to") || "";
+  const page = Number(params.get("page") || 1);
+  const [processes, setProcesses] = useState<ProcessSummary[]>([]);
+  const [counts, setCounts] = useState<Partial<Record<Scope, number>>>({});
+  const [rows, setRows] = useState<(TaskView | InstanceView)[]>([]);
+  const [total, setTotal] = useState(0);
+  const [loading, setLoading] = useState(true);
+
+  const set = (patch: Record<string, string | undefined>) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(patch)) (v ? next.set(k, v) : next.delete(k));
+    if (!("page" in patch)) next.delete("page");
+    setParams(next, { replace: true });
+  };
+
+  useEffect(() => {
+    api.get<ProcessSummary[]>("/process-definitions").then(setProcesses).catch(() => setProcesses([]));
+  }, []);
+
+  useEffect(() => {
+    let live = true;
+    Promise.all(
+      SCOPES.map((s) =>
+        s === "started"
+          ? api.get<Page<InstanceView>>("/process-instances", { mine: true, size: 1 })
+          : api.get<Page<TaskView>>("/tasks", { ...taskQuery(s), size: 1 }),
+      ),
+    ).then((pages) => live && setCounts(Object.fromEntries(pages.map((p, i) => [SCOPES[i], p.total]))));
+    return () => {
+      live = false;
+    };
+  }, [scope, me.username]);
+
+  useEffect(() => {
+    let live = true;
+    setLoading(true);
+    const load =
+      scope === "started"
+        ? api.get<Page<InstanceView>>("/process-instances", {
+            mine: true, key, q, page, size: 20,
+            started_from: from ? dayjs(from).startOf("day").toISOString() : undefined,
+            started_to: to ? dayjs(to).endOf("day").toISOString() : undefined,
+          })
+        : api.get<Page<TaskView>>("/tasks", { ...taskQuery(scope, key, overdue), page, size: 20 });
+    load
+      .then((p) => {
+        if (!live) return;
+        setRows(p.items);
+        setTotal(p.total);
+      })
+      .finally(() => live && setLoading(false));
+    return () => {
+      live = false;
+    };
+  }, [scope, key, overdue, q, from, to, page]);
+
+  const names = useMemo(() => Object.fromEntries(processes.map((p) => [p.key, p.name])), [processes]);
+  const range: [Dayjs, Dayjs] | null = from && to ? [dayjs(from), dayjs(to)] : null;
+
+  return (
+    <Card styles={{ body: { padding: "0 12px 12px" } }}>
+      <Tabs
+        activeKey={scope}
+        onChange={(k) => setParams(new URLSearchParams({ tab: k }), { replace: true })}
+        items={SCOPES.map((s) => ({
+          key: s,
+          label: (
+            <span data-testid={`tab-${s}`}>
+              {t(LABEL[s])} <Badge count={counts[s] ?? 0} showZero={false} overflowCount={999}
+                                   color={s === "mine" ? "#c0392b" : "#999"} size="small" />
+            </span>
+          ),
+        }))}
+      />
+      <Space wrap style={{ marginBottom: 12 }}>
+        <Select allowClear placeholder={t("全部流程")} style={{ minWidth: 160 }} value={key} onChange={(v) => set({ key: v })}
+                options={processes.map((p) => ({ value: p.key, label: p.name }))} />
+        {scope === "mine" && (
+          <Space>
+            <Switch size="small" checked={overdue} onChange={(v) => set({ overdue: v ? "1" : undefined })} data-testid="overdue" />
+            {t("只看超期")}
+          </Space>
+        )}
+        {scope === "started" && (
+          <>
+            <Input.Search allowClear placeholder={t("搜索")} defaultValue={q} onSearch={(v) => set({ q: v || undefined })} style={{ width: 180 }} />
+            <DatePicker.RangePicker value={range}
+              onChange={(v) => set({ from: v?.[0]?.format("YYYY-MM-DD"), to: v?.[1]?.format("YYYY-MM-DD") })} />
+          </>
+        )}
+      </Space>
+      <List
+        loading={loading}
+        dataSource={rows}
+        locale={{ emptyText: scope === "mine" ? t("暂无待办") : t("暂无数据") }}
+        pagination={total > 20 ? { current: page, pageSize: 20, total, showSizeChanger: false, size: "small",
+                                    showTotal: (n) => t("共 {n} 条", { n }), onChange: (p) => set({ page: String(p) }) } : false}
+        renderItem={(row) =>
+          "node_name" in row ? (
+            <TaskItem task={row} processName={names[row.definition_key]} onOpen={() =>
+              nav(scope === "mine" ? `/tasks/${row.id}` : `/instances/${row.instance_id}`)} />
+          ) : (
+            <List.Item className="dj-task-item" data-testid="instance-row" onClick={() => nav(`/instances/${row.id}`)}>
+              <List.Item.Meta
+                title={row.title}
+                description={<Space wrap size={4}>
+                  <span>{names[row.definition_key] ?? row.definition_key}</span>
+                  <span>{t("发起时间")} {when(row.started_at)}</span>
+                </Space>}
+              />
+              <Tag color={STATUS_COLOR[row.status]}>{t(STATUS[row.status] ?? row.status)}</Tag>
+            </List.Item>
+          )
+        }
+      />
+    </Card>
+  );
+}
+
+function TaskItem({ task, processName, onOpen }: { task: TaskView; processName?: string; onOpen: () => void }) {
+  const t = useT();
+  const overdue = task.status === "open" && !!task.due_at && dayjs(task.due_at).isBefore(dayjs());
+  return (
+    <List.Item className="dj-task-item" data-testid="task-row" onClick={onOpen}>
+      <List.Item.Meta
+        title={<Space wrap size={4}>
+          <Typography.Text strong>{task.instance_title}</Typography.Text>
+          {task.kind === "cc" && <Tag>{t("抄送")}</Tag>}
+        </Space>}
+        description={<Space wrap size={4}>
+          <span>{processName ?? task.definition_key}</span>·<span>{task.node_name}</span>
+          <span>{when(task.completed_at ?? task.created_at)}</span>
+          {task.on_behalf_of_name && <Tag color="purple">{task.on_behalf_of_name}</Tag>}
+        </Space>}
+      />
+      {task.due_at && task.status === "open" && (
+        <Tag data-testid="due" color={overdue ? "red" : "blue"}>{overdue ? t("已超期") : `${t("到期")} ${when(task.due_at)}`}</Tag>
+      )}
+      {task.status !== "open" && task.outcome && <Tag>{t(task.outcome === "approved" ? "同意" : task.outcome)}</Tag>}
+    </List.Item>
+  );
+}
