@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test bench install install-test ui clean
+.PHONY: run test e2e bench install install-test ui clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,17 +23,27 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-# The web UI arrives with a later issue; build it when it is there.
-ui:
-	@if [ -f admin_ui/package.json ]; then cd admin_ui && npm ci && npm run build; \
-	else echo "admin_ui/: no web UI yet, serving the API only"; fi
+# The web app: its typed client is generated from the server's own OpenAPI document, then built
+# into admin_ui/dist, which `djflow serve` serves at /. npm ci runs again only when the lock changes.
+admin_ui/node_modules/.installed: admin_ui/package-lock.json
+	cd admin_ui && npm ci --no-audit --no-fund
+	touch $@
+
+ui: install admin_ui/node_modules/.installed
+	$(BIN)/djflow openapi --out admin_ui/openapi.json
+	cd admin_ui && npm run build
 
 run: install ui
 	$(BIN)/djflow init --demo
 	$(BIN)/djflow serve --host $(HOST) --port $(PORT)
 
-test: install-test
+test: install-test ui
+	cd admin_ui && npx vitest run
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Only the browser tests (tests/e2e: Playwright driving Debian's Chromium).
+e2e: install-test ui
+	$(BIN)/python -m pytest -q tests/e2e $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python bench/engine.py --out bench/report.md
