@@ -14,6 +14,10 @@ const TaskPage = lazy(() => import("./pages/TaskPage").then((m) => ({ default: m
 const StartCatalogue = lazy(() => import("./pages/Start").then((m) => ({ default: m.StartCatalogue })));
 const StartForm = lazy(() => import("./pages/Start").then((m) => ({ default: m.StartForm })));
 const InstancePage = lazy(() => import("./pages/InstancePage").then((m) => ({ default: m.InstancePage })));
+const FormList = lazy(() => import("./pages/FormDesigner").then((m) => ({ default: m.FormList })));
+const FormDesigner = lazy(() => import("./pages/FormDesigner").then((m) => ({ default: m.FormDesigner })));
+const ProcessList = lazy(() => import("./pages/ProcessDesigner").then((m) => ({ default: m.ProcessList })));
+const ProcessDesigner = lazy(() => import("./pages/ProcessDesigner").then((m) => ({ default: m.ProcessDesigner })));
 const AuditPage = lazy(() => import("./pages/AuditPage").then((m) => ({ default: m.AuditPage })));
 
 export function App() {
@@ -58,6 +62,8 @@ function Shell({ me, onSignedOut, reload }: { me: Me; onSignedOut: () => void; r
   const items = [
     { key: "/inbox", label: <Link to="/inbox">{t("待办")}</Link> },
     ...(me.permissions.includes("process.start") ? [{ key: "/start", label: <Link to="/start">{t("发起申请")}</Link> }] : []),
+    ...(me.permissions.includes("process.design") ? [{ key: "/designer/processes", label: <Link to="/designer/processes">{t("流程设计")}</Link> }] : []),
+    ...(me.permissions.includes("process.design") ? [{ key: "/designer/forms", label: <Link to="/designer/forms">{t("表单设计")}</Link> }] : []),
     ...(me.permissions.includes("audit.read") ? [{ key: "/audit", label: <Link to="/audit">{t("审计")}</Link> }] : []),
   ];
   const selected = items.find((i) => loc.pathname.startsWith(i.key))?.key ?? "/inbox";
@@ -100,6 +106,10 @@ function Shell({ me, onSignedOut, reload }: { me: Me; onSignedOut: () => void; r
           <Route path="/start/:key" element={<StartForm />} />
           <Route path="/instances/:id" element={<InstancePage me={me} />} />
           <Route path="/audit" element={<AuditPage />} />
+          <Route path="/designer/processes" element={<ProcessList />} />
+          <Route path="/designer/processes/:key" element={<ProcessDesigner />} />
+          <Route path="/designer/forms" element={<FormList />} />
+          <Route path="/designer/forms/:key" element={<FormDesigner />} />
           <Route path="/password" element={<ChangePassword onDone={() => { reload(); nav(home); }} />} />
           <Route path="*" element={<Result status="404" title="404" extra={<Link to={home}>{t("返回")}</Link>} />} />
         </Routes>

@@ -114,6 +114,7 @@ export async function call<T>(method: string, path: string, opts: { query?: Quer
 export const api = {
   get: <T>(path: string, query?: Query) => call<T>("GET", path, { query }),
   post: <T>(path: string, body?: unknown, idempotent = false) => call<T>("POST", path, { body: body ?? {}, idempotent }),
+  put: <T>(path: string, body: unknown) => call<T>("PUT", path, { body }),
 };
 
 export interface Page<T> {

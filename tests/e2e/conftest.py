@@ -42,9 +42,11 @@ def server(tmp_path_factory):
     """A `djflow serve` of its own (one process, embedded scheduler) on a fresh database."""
     dist = REPO_ROOT / "admin_ui" / "dist" / "index.html"
     require_service(None if dist.is_file() else f"the web app is not built ({dist} missing; run `make ui`)")
-    require_service(None if Path(CHROMIUM).is_file() else f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+    require_service(None if Path(CHROMIUM).is_file()
+                    else f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
     home = tmp_path_factory.mktemp("e2e")
-    env = {**os.environ, "DJFLOW_DATABASE_URL": f"sqlite:///{home / 'djflow.db'}", "DJFLOW_DEMO_PASSWORD": DEMO_PASSWORD,
+    env = {**os.environ, "DJFLOW_DATABASE_URL": f"sqlite:///{home / 'djflow.db'}",
+           "DJFLOW_DEMO_PASSWORD": DEMO_PASSWORD,
            "DJFLOW_ADMIN_PASSWORD": "Admin-pass-2026", "DJFLOW_AUDIT_KEY_DIR": str(home / "keys"),
            "DJFLOW_ATTACHMENTS_DIR": str(home / "files"), "DJFLOW_ENVIRONMENT": "test",
            "DJFLOW_ARGON2_TIME_COST": "1", "DJFLOW_ARGON2_MEMORY_KIB": "8192"}
@@ -53,7 +55,8 @@ def server(tmp_path_factory):
     subprocess.run([*djflow, "init", "--demo"], env=env, cwd=home, check=True, capture_output=True)
     port = _free_port()
     log = open(home / "serve.log", "wb")
-    proc = subprocess.Popen([*djflow, "serve", "--port", str(port)], env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([*djflow, "serve", "--port", str(port)], env=env, cwd=home, stdout=log,
+                            stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

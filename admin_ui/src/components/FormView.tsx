@@ -1,7 +1,10 @@
 import Form from "@rjsf/antd";
 import type { WidgetProps } from "@rjsf/utils";
 import { localiseErrors, validator } from "../validation";
-import { InputNumber } from "antd";
+import { DatePicker, InputNumber } from "antd";
+import dayjs from "dayjs";
+import { PersonPicker } from "./PersonPicker";
+import { OrgPicker } from "./OrgPicker";
 import type { ReactNode } from "react";
 import { useContext } from "react";
 import { LangContext } from "../i18n";
@@ -31,7 +34,28 @@ function MoneyWidget(props: WidgetProps) {
   );
 }
 
-export const WIDGETS = { money: MoneyWidget };
+/** "ui:widget": "daterange": [start, end] as two ISO dates. */
+function DateRangeWidget(props: WidgetProps) {
+  const v = Array.isArray(props.value) && props.value.length === 2 ? [dayjs(props.value[0]), dayjs(props.value[1])] : null;
+  return (
+    <DatePicker.RangePicker id={props.id} style={{ width: "100%" }} disabled={props.disabled || props.readonly}
+      value={v as never}
+      onChange={(d) => props.onChange(d && d[0] && d[1] ? [d[0].format("YYYY-MM-DD"), d[1].format("YYYY-MM-DD")] : undefined)} />
+  );
+}
+
+/** "ui:widget": "person": a username from the directory. */
+function PersonWidget(props: WidgetProps) {
+  if (props.disabled || props.readonly) return <span id={props.id}>{props.value ?? ""}</span>;
+  return <PersonPicker value={props.value} onChange={(v) => props.onChange(v)} />;
+}
+
+/** "ui:widget": "org": an org unit id from the tree. */
+function OrgWidget(props: WidgetProps) {
+  return <OrgPicker id={props.id} value={props.value} disabled={props.disabled || props.readonly} onChange={(v) => props.onChange(v)} />;
+}
+
+export const WIDGETS = { money: MoneyWidget, daterange: DateRangeWidget, person: PersonWidget, org: OrgWidget };
 
 /** A JSON Schema form rendered with the server's field permissions already applied: hidden fields
  * are not in the schema at all, read-only ones carry ui:readonly. */
