@@ -111,6 +111,21 @@ export async function call<T>(method: string, path: string, opts: { query?: Quer
   return (await r.json()) as T;
 }
 
+/** POST a request whose answer is a file, and hand it to the browser as a download. */
+export async function download(path: string, query?: Query): Promise<{ name: string; sha256: string | null }> {
+  const r = await fetch(url(path, query), { method: "POST", credentials: "same-origin",
+                                            headers: { "X-CSRF-Token": cookie("djflow_csrf") } });
+  if (!r.ok) throw await problem(r);
+  const name = /filename="?([^";]+)"?/.exec(r.headers.get("content-disposition") ?? "")?.[1] ?? "download";
+  const href = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = href;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(href), 1000);
+  return { name, sha256: r.headers.get("x-djflow-bundle-sha256") };
+}
+
 export const api = {
   get: <T>(path: string, query?: Query) => call<T>("GET", path, { query }),
   post: <T>(path: string, body?: unknown, idempotent = false) => call<T>("POST", path, { body: body ?? {}, idempotent }),

@@ -164,6 +164,7 @@ const en: Record<string, string> = {
   "组织": "Organisation",
   "表格（明细）": "Table (rows)",
   "分组": "Section",
+  "导出离线校验包": "Export bundle for offline verification",
   "流程设计": "Processes",
   "新建流程": "New process",
   "名称": "Name",

@@ -1,9 +1,13 @@
 """The staff and auditor journeys of issue 8 through the built web app in Chromium."""
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -125,7 +129,7 @@ def test_returned_to_the_initiator_then_resubmitted_with_edited_data(pages):
     assert ke.locator("#root_amount").input_value() in ("4800", "4,800")
 
 
-def test_the_auditor_verifies_the_chain(pages):
+def test_the_auditor_verifies_the_chain_and_exports_a_bundle_that_verifies_offline(pages, tmp_path):
     page = pages.open()
     pages.sign_in(page, "auditor")
     page.wait_for_url(re.compile(r"/audit$"))
@@ -135,6 +139,17 @@ def test_the_auditor_verifies_the_chain(pages):
     assert "链完整" in result.inner_text()
     assert page.locator("table tbody tr").count() > 5
     pages.shot(page, "audit")
+    # The exported bundle verifies offline, with no database.
+    with page.expect_download() as got:
+        page.get_by_test_id("export").click()
+    bundle = tmp_path / got.value.suggested_filename
+    got.value.save_as(bundle)
+    assert bundle.name.startswith("djflow-audit-") and bundle.suffix == ".zip"
+    djflow = Path(sys.executable).parent / "djflow"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJFLOW_")}
+    checked = subprocess.run([str(djflow), "audit", "verify-bundle", str(bundle)], capture_output=True, text=True,
+                             env=env, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_app_switches_to_english_and_remembers_it(pages):

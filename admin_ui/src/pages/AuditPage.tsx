@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { Alert, Button, Card, DatePicker, Input, Space, Table, Typography } from "antd";
 import type { Dayjs } from "dayjs";
-import { ApiError, api, type Page, type S } from "../api";
+import { ApiError, api, download, type Page, type S } from "../api";
 import { useT } from "../i18n";
 import { when } from "./Inbox";
 
@@ -17,6 +17,7 @@ export function AuditPage() {
   const [verify, setVerify] = useState<Verify | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
+  const [exported, setExported] = useState<{ name: string; sha256: string | null } | null>(null);
   useEffect(() => {
     api
       .get<Page<Event>>("/audit/events", {
@@ -36,9 +37,23 @@ export function AuditPage() {
       setBusy(false);
     }
   };
+  const exportBundle = async () => {
+    try {
+      setExported(await download("/audit/export", {
+        since: filters.range?.[0]?.startOf("day").toISOString(), until: filters.range?.[1]?.endOf("day").toISOString(),
+      }));
+    } catch (e) {
+      setError(e instanceof ApiError ? e.detail || e.title : String(e));
+    }
+  };
   return (
     <Space orientation="vertical" size={12} style={{ width: "100%" }}>
-      <Card title={t("审计日志")} extra={<Button type="primary" onClick={check} loading={busy} data-testid="verify">{t("校验哈希链")}</Button>}>
+      <Card title={t("审计日志")} extra={<Space>
+        <Button onClick={exportBundle} data-testid="export">{t("导出离线校验包")}</Button>
+        <Button type="primary" onClick={check} loading={busy} data-testid="verify">{t("校验哈希链")}</Button>
+      </Space>}>
+        {exported && <Alert type="info" showIcon style={{ marginBottom: 8 }} data-testid="export-result"
+                            title={`${exported.name}`} description={exported.sha256 ? `SHA-256 ${exported.sha256}` : undefined} />}
         {error && <Alert type="error" title={error} />}
         {verify && (
           <Alert data-testid="verify-result" showIcon type={verify.ok ? "success" : "error"}
