@@ -21,13 +21,21 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
 
 
+# What a missing file looks like (a 404); any other path is a page of the app (index.html).
+STATIC_SUFFIXES = (".js", ".mjs", ".css", ".map", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".webp",
+                   ".woff", ".woff2", ".ttf", ".eot", ".txt", ".json", ".webmanifest", ".xml", ".html")
+
+
 @dataclass(frozen=True)
 class Asset:
     body: bytes
     gzipped: bytes | None
     content_type: str
-    etag: str
+    etag: str  # of the plain body; the gzipped body's tag ends in -gz (a cache must not mix them)
     cache: str
+
+    def tag(self, encoding: str | None) -> str:
+        return self.etag[:-1] + '-gz"' if encoding == "gzip" else self.etag
 
 
 def load(dist: Path) -> dict[str, Asset]:
@@ -47,6 +55,25 @@ def load(dist: Path) -> dict[str, Asset]:
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         assets[rel] = Asset(body, packed if packed and len(packed) < len(body) else None, ctype, etag, cache)
     return assets
+
+
+def _accepts_gzip(header: bytes) -> bool:
+    """Accept-Encoding lists gzip (or *) with a q-value above 0."""
+    for part in header.decode("latin-1").lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            q = params.strip()
+            try:
+                return not q.startswith("q=") or float(q[2:]) > 0
+            except ValueError:
+                return False
+    return False
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match: a list of tags (weak ones compare equal to strong, RFC 9110 §13.1.2) or *."""
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",") if t.strip()]
+    return "*" in tags or etag in tags
 
 
 def _compressible(ctype: str) -> bool:
@@ -70,26 +97,24 @@ class WebApp:
             return await self._plain(send, 405, b"Method Not Allowed", "text/plain; charset=utf-8")
         asset = self.assets.get(path)
         if asset is None:
-            if path.startswith("/assets/") or "." in path.rsplit("/", 1)[-1]:
-                # A missing script or image is a 404, not the page: a stale tab must not run HTML as JS.
+            if path.startswith("/assets/") or path.lower().endswith(STATIC_SUFFIXES):
+                # A missing script is a 404, not the page: a stale tab must not run HTML as JS.
                 return await self._plain(send, 404, b"Not Found", "text/plain; charset=utf-8")
             asset = self.assets["/index.html"]
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
-        if headers.get(b"if-none-match", b"").decode("latin-1") == asset.etag:
-            return await self._send(send, 304, b"", asset, None, method)
-        accepts_gzip = b"gzip" in headers.get(b"accept-encoding", b"")
-        if asset.gzipped is not None and accepts_gzip:
-            return await self._send(send, 200, asset.gzipped, asset, "gzip", method)
-        await self._send(send, 200, asset.body, asset, None, method)
+        encoding = "gzip" if asset.gzipped is not None and _accepts_gzip(headers.get(b"accept-encoding", b"")) else None
+        if _matches(headers.get(b"if-none-match", b"").decode("latin-1"), asset.tag(encoding)):
+            return await self._send(send, 304, b"", asset, encoding, method)
+        await self._send(send, 200, asset.gzipped if encoding else asset.body, asset, encoding, method)
 
     async def _send(self, send: Send, status: int, body: bytes, asset: Asset, encoding: str | None,
                     method: str) -> None:
         headers = [(b"content-type", asset.content_type.encode()), (b"cache-control", asset.cache.encode()),
-                   (b"etag", asset.etag.encode()), (b"x-content-type-options", b"nosniff"),
+                   (b"etag", asset.tag(encoding).encode()), (b"x-content-type-options", b"nosniff"),
                    (b"content-security-policy", CSP.encode()), (b"referrer-policy", b"same-origin")]
         if asset.gzipped is not None:
             headers.append((b"vary", b"Accept-Encoding"))
-        if encoding:
+        if encoding and status != 304:
             headers.append((b"content-encoding", encoding.encode()))
         if status != 304:
             headers.append((b"content-length", str(len(body)).encode()))

@@ -2,7 +2,7 @@ import { Suspense, lazy, useCallback, useContext, useEffect, useState } from "re
 import { Link, Navigate, Route, Routes, useLocation, useNavigate } from "react-router-dom";
 import { Button, Dropdown, Grid, Menu, Result, Skeleton, Spin } from "antd";
 import { DownOutlined, GlobalOutlined, UserOutlined } from "@ant-design/icons";
-import { api, hasSession, whenSignedOut, type Me } from "./api";
+import { api, clearDrafts, hasSession, whenSignedOut, type Me } from "./api";
 import { LangContext, useT } from "./i18n";
 import { Login } from "./pages/Login";
 import { ChangePassword } from "./pages/ChangePassword";
@@ -69,6 +69,7 @@ function Shell({ me, onSignedOut, reload }: { me: Me; onSignedOut: () => void; r
   const selected = items.find((i) => loc.pathname.startsWith(i.key))?.key ?? "/inbox";
   const signOut = async () => {
     try {
+      clearDrafts();
       await api.post("/auth/logout");
     } finally {
       onSignedOut();
@@ -103,7 +104,7 @@ function Shell({ me, onSignedOut, reload }: { me: Me; onSignedOut: () => void; r
           <Route path="/inbox" element={<Inbox me={me} />} />
           <Route path="/tasks/:id" element={<TaskPage />} />
           <Route path="/start" element={<StartCatalogue />} />
-          <Route path="/start/:key" element={<StartForm />} />
+          <Route path="/start/:key" element={<StartForm username={me.username} />} />
           <Route path="/instances/:id" element={<InstancePage me={me} />} />
           <Route path="/audit" element={<AuditPage />} />
           <Route path="/designer/processes" element={<ProcessList />} />

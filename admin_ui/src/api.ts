@@ -44,6 +44,15 @@ export function hasSession(): boolean {
   return cookie("djflow_csrf") !== "";
 }
 
+/** Drafts kept on this device belong to one person: a draft key names them, and signing out
+ * removes them, so the next person at a shared computer never sees them. */
+export function draftKey(username: string, processKey: string): string {
+  return `djflow.draft.${username}.${processKey}`;
+}
+export function clearDrafts(): void {
+  for (const k of Object.keys(localStorage)) if (k.startsWith("djflow.draft.")) localStorage.removeItem(k);
+}
+
 let onSignedOut: () => void = () => {};
 /** What to do when the session has ended and cannot be refreshed (the app shows the login page). */
 export function whenSignedOut(handler: () => void) {
@@ -85,7 +94,14 @@ async function problem(r: Response): Promise<ApiError> {
   return new ApiError(r.status, String(body.title ?? r.statusText), detail, errors);
 }
 
-export async function call<T>(method: string, path: string, opts: { query?: Query; body?: unknown; idempotent?: boolean } = {},
+/** A random Idempotency-Key. crypto.randomUUID exists only on HTTPS and localhost; an intranet
+ * server on plain HTTP still has getRandomValues. */
+export function newKey(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+export async function call<T>(method: string, path: string, opts: { query?: Query; body?: unknown; key?: string } = {},
                               retried = false): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   let body: BodyInit | undefined;
@@ -95,7 +111,9 @@ export async function call<T>(method: string, path: string, opts: { query?: Quer
     body = JSON.stringify(opts.body);
   }
   if (method !== "GET") headers["X-CSRF-Token"] = cookie("djflow_csrf");
-  if (opts.idempotent) headers["Idempotency-Key"] = crypto.randomUUID();
+  // One key per user intent (the caller keeps it until the server has answered), so a retry after
+  // a lost answer returns the first result instead of acting twice.
+  if (opts.key) headers["Idempotency-Key"] = opts.key;
   let r: Response;
   try {
     r = await fetch(url(path, opts.query), { method, headers, body, credentials: "same-origin" });
@@ -112,9 +130,13 @@ export async function call<T>(method: string, path: string, opts: { query?: Quer
 }
 
 /** POST a request whose answer is a file, and hand it to the browser as a download. */
-export async function download(path: string, query?: Query): Promise<{ name: string; sha256: string | null }> {
+export async function download(path: string, query?: Query, retried = false): Promise<{ name: string; sha256: string | null }> {
   const r = await fetch(url(path, query), { method: "POST", credentials: "same-origin",
                                             headers: { "X-CSRF-Token": cookie("djflow_csrf") } });
+  if (r.status === 401 && !retried) {
+    if (await refresh()) return download(path, query, true);
+    onSignedOut();
+  }
   if (!r.ok) throw await problem(r);
   const name = /filename="?([^";]+)"?/.exec(r.headers.get("content-disposition") ?? "")?.[1] ?? "download";
   const href = URL.createObjectURL(await r.blob());
@@ -128,7 +150,7 @@ export async function download(path: string, query?: Query): Promise<{ name: str
 
 export const api = {
   get: <T>(path: string, query?: Query) => call<T>("GET", path, { query }),
-  post: <T>(path: string, body?: unknown, idempotent = false) => call<T>("POST", path, { body: body ?? {}, idempotent }),
+  post: <T>(path: string, body?: unknown, key?: string) => call<T>("POST", path, { body: body ?? {}, key }),
   put: <T>(path: string, body: unknown) => call<T>("PUT", path, { body }),
 };
 

@@ -129,7 +129,7 @@ const en: Record<string, string> = {
   "表单标识": "Key",
   "表单标识只能用小写字母、数字和下划线，以字母开头": "A key is lower-case letters, digits and _, starting with a letter",
   "schema 须为 type 为 object 的对象": "schema must be an object with type object",
-  "以下字段设计器无法显示，已按 JSON 原样保留": "The designer cannot show these fields; their JSON is kept as it is",
+  "以下内容设计器无法显示，表单按 JSON 原样保存，请在“JSON（高级）”中编辑": "The designer cannot show these parts: the form is saved as its JSON; edit it under JSON (advanced)",
   "设计": "Design",
   "控件": "Fields",
   "字段属性": "Field",

@@ -145,16 +145,22 @@ class People:
 
     def directory(self, principal: Principal, *, q: str | None = None, org_id: int | None = None,
                   limit: int = 20) -> list[DirectoryEntry]:
-        """The person picker of 转办, 委派, 加签 and 抄送: active people by name, pinyin initials or
-        username, with their department and nothing else (no ID or phone numbers), for anyone
-        who may read the org tree."""
+        """The person picker of 转办, 委派, 加签 and 抄送: people who can sign in (a password or a
+        single-sign-on identity), found by name, pinyin initials or username, with their department
+        and nothing else (no ID or phone numbers, no party status).
+
+        Deliberately across the whole installation, for anyone who may read the org tree: a task
+        may be transferred or copied to anyone in the unit, as in Feishu and DingTalk; the
+        person records themselves stay behind user.read and its scope."""
         principal.require("org.read")
         limit = max(1, min(limit, 50))
-        where = [User.status == "active", User.username != "admin"]
+        where = [User.status == "active", User.username != "admin",
+                 or_(User.password_hash.is_not(None), User.oidc_subject.is_not(None))]
         if q and q.strip():
-            like = f"%{q.strip().lower()}%"
-            where.append(or_(User.display_name.like(f"%{q.strip()}%"), User.name_pinyin.like(like),
-                             func.lower(User.username).like(like)))
+            text = q.strip()
+            where.append(or_(User.display_name.contains(text, autoescape=True),
+                             User.name_pinyin.contains(text.lower(), autoescape=True),
+                             func.lower(User.username).contains(text.lower(), autoescape=True)))
         with self.db.read() as s:
             if org_id is not None:
                 path = s.scalar(select(OrgUnit.path).where(OrgUnit.id == org_id))

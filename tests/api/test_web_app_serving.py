@@ -40,7 +40,8 @@ def test_hashed_assets_are_cached_for_a_year_and_the_page_never(client):
 
 
 def test_a_client_side_route_gets_the_page_and_a_missing_asset_a_404(client):
-    for path in ("/inbox", "/tasks/12", "/instances/3?tab=history", "/start/approval_chain"):
+    for path in ("/inbox", "/tasks/12", "/instances/3?tab=history", "/start/approval_chain",
+                 "/designer/processes/Process_1.2"):
         r = client.get(path)
         assert r.status_code == 200 and "index-3f9a1c.js" in r.text, path
     # A stale tab asking for last week's bundle must not be handed HTML as JavaScript.
@@ -55,8 +56,19 @@ def test_scripts_go_gzipped_to_a_browser_that_asks_and_a_known_copy_is_a_304(cli
     assert int(r.headers["content-length"]) < len(SCRIPT) / 10
     raw = client.get("/assets/index-3f9a1c.js", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in raw.headers and raw.text == SCRIPT
-    again = client.get("/assets/index-3f9a1c.js", headers={"If-None-Match": r.headers["etag"]})
+    # Each encoding has its own tag, so a cache never answers a plain request with gzip.
+    assert r.headers["etag"] != raw.headers["etag"]
+    again = client.get("/assets/index-3f9a1c.js",
+                       headers={"If-None-Match": r.headers["etag"], "Accept-Encoding": "gzip"})
     assert again.status_code == 304 and again.content == b""
+    listed = client.get("/assets/index-3f9a1c.js",
+                        headers={"If-None-Match": f'"other", W/{raw.headers["etag"]}', "Accept-Encoding": "identity"})
+    assert listed.status_code == 304
+    crossed = client.get("/assets/index-3f9a1c.js", headers={"If-None-Match": raw.headers["etag"],
+                                                            "Accept-Encoding": "gzip"})
+    assert crossed.status_code == 200
+    refused = client.get("/assets/index-3f9a1c.js", headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in refused.headers and refused.text == SCRIPT
 
 
 def test_the_api_keeps_its_own_answers_beside_the_app(client):
@@ -82,4 +94,6 @@ def test_the_person_picker_finds_people_by_pinyin_initials_with_nothing_sensitiv
     assert r.json() == [{"username": "kezhang", "display_name": "钱七", "department_name": "财务科"}]
     everyone = client.get("/api/directory", params={"limit": 50}, headers=headers).json()
     assert "admin" not in {p["username"] for p in everyone} and len(everyone) >= 10
+    # A LIKE wildcard is a character to look for, not "everyone".
+    assert client.get("/api/directory", params={"q": "%"}, headers=headers).json() == []
     assert client.get("/api/directory").status_code == 401

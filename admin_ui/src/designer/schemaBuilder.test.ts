@@ -82,3 +82,28 @@ describe("the schema builder", () => {
     expect(newField("select", []).options).toEqual(["选项一", "选项二"]);
   });
 });
+
+describe("opening a form never loses what the designer cannot show", () => {
+  it("lists fields with keywords it does not model, and the form's own extra keywords", () => {
+    const schema = { type: "object", $defs: { x: {} }, properties: {
+      a: { type: "string", title: "A", default: "x" },
+      b: { type: "string", enum: ["1", "2"] },
+      c: { type: "integer", enum: [1, 2] },
+      d: { type: "string", format: "email" },
+      e: { type: "integer", minimum: 0 },
+      f: { type: "string" },
+    } };
+    const { def, unsupported } = fromSchema(schema, { f: { "ui:widget": "textarea", "ui:options": { rows: 6, autofocus: true } } });
+    expect(unsupported).toEqual(["（表单）$defs", "a", "c", "d", "f"]);
+    expect(def.fields.map((x) => x.name)).toEqual(["b", "e"]);
+    expect(def.fields[1]).toMatchObject({ kind: "number", integer: true, min: 0 });
+  });
+
+  it("keeps integers integers and textarea rows through a round trip", () => {
+    const { def } = fromSchema({ type: "object", properties: { n: { type: "integer", title: "人数", minimum: 1 }, t: { type: "string", title: "说明" } } },
+                               { t: { "ui:widget": "textarea", "ui:options": { rows: 5 } } });
+    const again = toSchema({ title: "x", fields: def.fields });
+    expect((again.schema.properties as Record<string, unknown>).n).toEqual({ title: "人数", type: "integer", minimum: 1 });
+    expect(again.uiSchema.t).toEqual({ "ui:widget": "textarea", "ui:options": { rows: 5 } });
+  });
+});

@@ -22,6 +22,8 @@ export interface FieldDef {
   precision?: number; // money
   options?: string[]; // select, radio, checkbox
   fields?: FieldDef[]; // table columns, section contents
+  integer?: boolean; // number: whole numbers only
+  rows?: number; // textarea
 }
 
 export interface FormDef {
@@ -73,9 +75,10 @@ function fieldSchema(f: FieldDef): { schema: Json; ui: Json } {
     case "text":
       return { schema: str({ ...base, type: "string" }), ui };
     case "textarea":
-      return { schema: str({ ...base, type: "string" }), ui: { ...ui, "ui:widget": "textarea" } };
+      return { schema: str({ ...base, type: "string" }),
+               ui: { ...ui, "ui:widget": "textarea", ...(f.rows ? { "ui:options": { rows: f.rows } } : {}) } };
     case "number":
-      return { schema: num({ ...base, type: "number" }), ui: { ...ui, "ui:widget": "updown" } };
+      return { schema: num({ ...base, type: f.integer ? "integer" : "number" }), ui: { ...ui, "ui:widget": "updown" } };
     case "money":
       return {
         schema: num({ ...base, type: "number" }),
@@ -149,10 +152,41 @@ function kindOf(s: Json, ui: Json): FieldKind | null {
   return null;
 }
 
-/** Read a stored form back into fields. What the designer cannot show (a `oneOf`, a field of an
- * unknown shape) is listed in `unsupported`, and the JSON editor keeps it. */
+// The keywords the designer models; a field (or the form) with any other is listed as unsupported,
+// so saving from the designer can never drop it (the page then edits such a form as JSON only).
+const SCHEMA_KEYS = new Set(["title", "type", "minLength", "maxLength", "pattern", "minimum", "maximum", "enum", "format",
+                             "items", "minItems", "maxItems", "uniqueItems", "properties", "required"]);
+const ROOT_KEYS = new Set(["$schema", "title", "type", "properties", "required"]);
+const UI_KEYS = new Set(["ui:widget", "ui:help", "ui:placeholder", "ui:options", "ui:order", "items"]);
+const UI_OPTIONS: Partial<Record<FieldKind, string[]>> = { money: ["unit", "precision"], textarea: ["rows"] };
+const WIDGETS: Record<string, string[]> = { text: [], textarea: ["textarea"], number: ["updown"], money: ["money"], date: ["date"],
+  daterange: ["daterange"], select: ["select"], radio: ["radio"], checkbox: ["checkboxes"], person: ["person"], org: ["org"],
+  table: [], section: [] };
+
+function modelled(kind: FieldKind, s: Json, ui: Json): boolean {
+  if (Object.keys(s).some((k) => !SCHEMA_KEYS.has(k))) return false;
+  const children = kind === "section" ? ((s.properties as Json | undefined) ?? {}) : {};
+  if (Object.keys(ui).some((k) => !UI_KEYS.has(k) && !(k in children))) return false;
+  if (typeof ui["ui:widget"] === "string" && !WIDGETS[kind].includes(ui["ui:widget"] as string)) return false;
+  const options = (ui["ui:options"] ?? {}) as Json;
+  if (Object.keys(options).some((k) => !(UI_OPTIONS[kind] ?? []).includes(k))) return false;
+  if (s.format !== undefined && !(kind === "date" || kind === "daterange")) return false;
+  if (Array.isArray(s.enum) && s.enum.some((v) => typeof v !== "string")) return false;
+  const items = s.items as Json | undefined;
+  if (kind === "checkbox" && items && Object.keys(items).some((k) => k !== "type" && k !== "enum")) return false;
+  if (kind === "daterange" && items && Object.keys(items).some((k) => k !== "type" && k !== "format")) return false;
+  if (kind === "org" && (s.minimum !== 1 || s.maximum !== undefined)) return false;
+  if (kind === "person" && s.maxLength !== 64) return false;
+  return true;
+}
+
+/** Read a stored form back into fields. What the designer cannot show exactly (a `oneOf`, a
+ * `default`, a numeric enum, an unknown widget option …) is listed in `unsupported`; the page then
+ * keeps the stored JSON as it is and edits it in JSON mode only. */
 export function fromSchema(schema: Json, uiSchema: Json = {}): { def: FormDef; unsupported: string[] } {
   const unsupported: string[] = [];
+  const extra = Object.keys(schema).filter((k) => !ROOT_KEYS.has(k));
+  if (extra.length) unsupported.push(`（表单）${extra.join("、")}`);
   const fields = readObject(schema, uiSchema, "", unsupported);
   return { def: { title: String(schema.title ?? ""), fields }, unsupported };
 }
@@ -167,7 +201,7 @@ function readObject(schema: Json, ui: Json, path: string, unsupported: string[])
     const s = props[name];
     const fu = ((ui[name] as Json | undefined) ?? {}) as Json;
     const kind = kindOf(s, fu);
-    if (!kind || ["oneOf", "anyOf", "allOf", "if", "$ref"].some((k) => k in s)) {
+    if (!kind || !modelled(kind, s, fu)) {
       unsupported.push(path + name);
       continue;
     }
@@ -180,6 +214,8 @@ function readObject(schema: Json, ui: Json, path: string, unsupported: string[])
     if (typeof s.pattern === "string") f.pattern = s.pattern;
     if (typeof s.minimum === "number" && kind !== "org") f.min = s.minimum;
     if (typeof s.maximum === "number") f.max = s.maximum;
+    if (s.type === "integer" && kind === "number") f.integer = true;
+    if (kind === "textarea" && typeof (fu["ui:options"] as Json | undefined)?.rows === "number") f.rows = (fu["ui:options"] as Json).rows as number;
     if (kind === "money") {
       const o = (fu["ui:options"] as Json | undefined) ?? {};
       f.unit = String(o.unit ?? "元");

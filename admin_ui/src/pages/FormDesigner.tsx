@@ -70,9 +70,15 @@ export function FormDesigner() {
 
   const built = useMemo(() => raw ?? toSchema(def), [def, raw]);
   const problems = useMemo(() => (raw ? [] : lintForm(def)), [def, raw]);
+  // A form with parts the designer cannot show is edited as JSON only: the designer's model
+  // would drop those parts on saving.
+  const locked = raw !== null;
   const update = (next: FormDef) => {
-    setRaw(null);
-    setDef(next);
+    if (!locked) setDef(next);
+  };
+  const setTitle = (title: string) => {
+    setDef({ ...def, title });
+    if (raw) setRaw({ ...raw, schema: { ...raw.schema, title } });
   };
   const setField = (i: number, f: FieldDef) => update({ ...def, fields: def.fields.map((x, j) => (j === i ? f : x)) });
 
@@ -98,7 +104,7 @@ export function FormDesigner() {
       const parsed = JSON.parse(json) as { schema: Json; uiSchema?: Json };
       if (typeof parsed.schema !== "object" || parsed.schema?.type !== "object") throw new Error(t("schema 须为 type 为 object 的对象"));
       const r = fromSchema(parsed.schema, parsed.uiSchema ?? {});
-      setDef({ ...r.def });
+      setDef({ ...r.def, title: String(parsed.schema.title ?? def.title) });
       setUnsupported(r.unsupported);
       setRaw(r.unsupported.length ? { schema: parsed.schema, uiSchema: parsed.uiSchema ?? {} } : null);
       setJsonError("");
@@ -115,13 +121,14 @@ export function FormDesigner() {
         <Space wrap>
           <Input data-testid="form-key" addonBefore={t("表单标识")} value={key} disabled={!isNew} onChange={(e) => setKey(e.target.value.trim())}
                  placeholder="trip_request" style={{ width: 260 }} />
-          <Input data-testid="form-title" addonBefore={t("标题")} value={def.title} onChange={(e) => update({ ...def, title: e.target.value })}
+          <Input data-testid="form-title" addonBefore={t("标题")} value={def.title} onChange={(e) => setTitle(e.target.value)}
                  style={{ width: 300 }} />
           <Button type="primary" loading={busy} onClick={save} data-testid="form-save">{t("保存")}</Button>
           {versions[0] && <Tag data-testid="form-version">{t("版本")} {versions[0].version}</Tag>}
         </Space>
         {unsupported.length > 0 && (
-          <Alert style={{ marginTop: 8 }} type="warning" showIcon title={t("以下字段设计器无法显示，已按 JSON 原样保留")}
+          <Alert data-testid="form-locked" style={{ marginTop: 8 }} type="warning" showIcon
+                 title={t("以下内容设计器无法显示，表单按 JSON 原样保存，请在“JSON（高级）”中编辑")}
                  description={unsupported.join("、")} />
         )}
         {problems.length > 0 && (
@@ -143,7 +150,7 @@ export function FormDesigner() {
                   <Card size="small" title={t("控件")}>
                     <Space orientation="vertical" style={{ width: "100%" }}>
                       {KINDS.map((k) => (
-                        <Button key={k} block size="small" data-testid={`palette-${k}`}
+                        <Button key={k} block size="small" data-testid={`palette-${k}`} disabled={locked}
                                 onClick={() => { const f = newField(k, def.fields.map((x) => x.name)); update({ ...def, fields: [...def.fields, f] }); setSelected(def.fields.length); }}>
                           {t(KIND_LABELS[k])}
                         </Button>
@@ -154,7 +161,7 @@ export function FormDesigner() {
                 <Col xs={24} md={10}>
                   <FieldList fields={def.fields} selected={selected} onSelect={setSelected}
                              onChange={(fields) => update({ ...def, fields })} />
-                  {field && selected !== null && (
+                  {field && selected !== null && !locked && (
                     <Card size="small" title={`${t("字段属性")}：${field.title}`} style={{ marginTop: 12 }}>
                       <FieldEditor field={field} onChange={(f) => setField(selected, f)} />
                     </Card>

@@ -80,6 +80,7 @@ export function ProcessList() {
 export function ProcessDesigner() {
   const t = useT();
   const { lang } = useContext(LangContext);
+  const langAtStart = useRef(lang);
   const { key: routeKey = "new" } = useParams();
   const nav = useNavigate();
   const { message } = App.useApp();
@@ -102,6 +103,8 @@ export function ProcessDesigner() {
     api.get<Version[]>(`/process-definitions/${encodeURIComponent(k)}/versions`).then(setVersions).catch(() => setVersions([]));
   }, []);
 
+  const tRef = useRef(t);
+  tRef.current = t;
   const open = useCallback(async (xml: string) => {
     try {
       await modeler.current!.importXML(xml);
@@ -111,12 +114,15 @@ export function ProcessDesigner() {
       setProblems(null);
       setError("");
     } catch (e) {
-      setError(`${t("无法打开此 BPMN 文件")}：${(e as Error).message}`);
+      setError(`${tRef.current("无法打开此 BPMN 文件")}：${(e as Error).message}`);
     }
-  }, [svc, t]);
+  }, [svc]);
 
   useEffect(() => {
-    const m = new Modeler({ container: box.current!, moddleExtensions: { spiffworkflow: SPIFF_MODDLE }, additionalModules: [translateModule(lang)] });
+    // The palette's language is the one at start: switching language must not rebuild the modeler
+    // (and lose unsaved work); the new language shows on the next visit.
+    const m = new Modeler({ container: box.current!, moddleExtensions: { spiffworkflow: SPIFF_MODDLE },
+                            additionalModules: [translateModule(langAtStart.current)] });
     modeler.current = m;
     m.on("selection.changed", (e: { newSelection: Shape[] }) => setSelected(e.newSelection.length === 1 ? e.newSelection[0] : null));
     m.on("elements.changed", () => setTick((n) => n + 1));
@@ -133,7 +139,7 @@ export function ProcessDesigner() {
       })().catch((e) => setError(e instanceof ApiError ? e.detail || e.title : String(e)));
     }
     return () => m.destroy();
-  }, [routeKey, lang, open]);
+  }, [routeKey, open]);
 
   const xml = async () => (await modeler.current!.saveXML({ format: true })).xml ?? "";
   const processKey = () => svc("canvas").getRootElement().businessObject.id ?? key;
@@ -211,7 +217,7 @@ export function ProcessDesigner() {
     a.href = url;
     a.download = `${processKey()}.bpmn`;
     a.click();
-    URL.revokeObjectURL(url);
+    setTimeout(() => URL.revokeObjectURL(url), 1000); // revoking at once can abort the download
   };
 
   const importFile = async (file: File) => open(await file.text());
@@ -362,7 +368,7 @@ function ElementPanel({ element, svc, forms }: {
           <Form.Item label={t("按钮")}>
             <Checkbox.Group value={props.buttons ? props.buttons.split(",") : BUTTONS}
               options={BUTTONS.map((b) => ({ value: b, label: t(BUTTON_LABELS[b]) }))}
-              onChange={(v) => setProp("buttons", v.length === BUTTONS.length ? undefined : (v as string[]).join(","))} />
+              onChange={(v) => v.length && setProp("buttons", v.length === BUTTONS.length ? undefined : (v as string[]).join(","))} />
           </Form.Item>
           <Space size={24}>
             <Form.Item label={t("意见必填")}><Switch checked={props.opinionRequired === "true"} onChange={(v) => setProp("opinionRequired", v ? "true" : undefined)} /></Form.Item>

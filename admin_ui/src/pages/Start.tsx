@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { Alert, App, Button, Card, Col, Empty, Input, Result, Row, Skeleton, Space, Typography } from "antd";
-import { ApiError, api, type ActResult, type ProcessSummary, type S } from "../api";
+import { ApiError, api, draftKey, newKey, type ActResult, type ProcessSummary, type S } from "../api";
 import { useT } from "../i18n";
 import { SchemaForm } from "../components/FormView";
 
@@ -47,11 +47,9 @@ export function StartCatalogue() {
   );
 }
 
-const draftKey = (key: string) => `djflow.draft.${key}`;
-
 /** The initiator's form of the newest published version; 提交 starts the instance and submits the
  * form in one request. A draft is kept on this device until the request is submitted. */
-export function StartForm() {
+export function StartForm({ username }: { username: string }) {
   const t = useT();
   const { key = "" } = useParams();
   const nav = useNavigate();
@@ -63,6 +61,7 @@ export function StartForm() {
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
   const ref = useRef<{ validateForm: () => boolean } | null>(null);
+  const intent = useRef<string | null>(null); // the Idempotency-Key of this submission, until answered
 
   useEffect(() => {
     (async () => {
@@ -76,7 +75,7 @@ export function StartForm() {
         if (!node) return setForm(null);
         const fk = String(node.form_key);
         setForm(await api.get<FormDetail>(`/forms/${encodeURIComponent(fk)}`, { version: (v.form_refs as Json)?.[fk] as number }));
-        const draft = localStorage.getItem(draftKey(key));
+        const draft = localStorage.getItem(draftKey(username, key));
         if (draft) {
           const d = JSON.parse(draft) as { title: string; data: Json };
           setData(d.data);
@@ -87,25 +86,30 @@ export function StartForm() {
         setError(e instanceof ApiError ? e : new ApiError(0, "", String(e)));
       }
     })();
-  }, [key, message, t]);
+  }, [key, username, message, t]);
 
   const submit = async () => {
     if (form && ref.current && !ref.current.validateForm()) return;
     setBusy(true);
     setError(null);
     try {
-      const r = await api.post<ActResult>("/process-instances", { key, data: form ? data : undefined, title: title.trim() || undefined }, true);
-      localStorage.removeItem(draftKey(key));
+      intent.current ??= newKey();
+      const r = await api.post<ActResult>("/process-instances", { key, data: form ? data : undefined, title: title.trim() || undefined },
+                                          intent.current);
+      intent.current = null;
+      localStorage.removeItem(draftKey(username, key));
       message.success(t("操作成功"));
       nav(`/instances/${r.instance_id}`);
     } catch (e) {
+      // The server answered: the next click is a new request. No answer (status 0): a retry keeps the key.
+      if (e instanceof ApiError && e.status > 0) intent.current = null;
       setError(e instanceof ApiError ? e : new ApiError(0, "", t("网络错误，请稍后重试")));
     } finally {
       setBusy(false);
     }
   };
   const saveDraft = () => {
-    localStorage.setItem(draftKey(key), JSON.stringify({ title, data }));
+    localStorage.setItem(draftKey(username, key), JSON.stringify({ title, data }));
     message.success(t("草稿已保存在本机"));
   };
 

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { useNavigate, useParams } from "react-router-dom";
 import { Alert, App, Button, Card, Descriptions, Form, Input, Modal, Radio, Result, Select, Skeleton, Space, Tag } from "antd";
-import { ApiError, api, type ActResult, type DiagramView, type HistoryEntry, type TaskDetail } from "../api";
+import { ApiError, api, newKey, type ActResult, type DiagramView, type HistoryEntry, type TaskDetail } from "../api";
 import { ACTIONS, STATUS, useT } from "../i18n";
 import { SchemaForm } from "../components/FormView";
 import { History } from "../components/History";
@@ -40,7 +40,16 @@ export function TaskPage() {
   const [dialog, setDialog] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<string[]>([]);
+  // A node form's own "opinion" field is the opinion box: the box writes it, before validation.
+  const changeOpinion = (text: string) => {
+    setOpinion(text);
+    if (detail?.form && "opinion" in ((((detail.form.schema as Json).properties as Json) ?? {}) as Json))
+      setData((d) => ({ ...d, opinion: text.trim() || undefined }));
+  };
   const formRef = useRef<{ validateForm: () => boolean } | null>(null);
+  // The Idempotency-Key of the action being sent, kept until the server answers: a click again
+  // after a lost answer repeats the same request, which the server runs once.
+  const intent = useRef<{ action: string; key: string } | null>(null);
 
   const load = useCallback(() => {
     setError(null);
@@ -79,17 +88,20 @@ export function TaskPage() {
     setBusy(action);
     try {
       const body: Json = { comment: opinion.trim() || undefined, ...extra };
-      if ((action === "approve" || action === "submit") && detail.form) body.data = opinionInForm && opinion.trim() ? { ...data, opinion: opinion.trim() } : data;
+      if ((action === "approve" || action === "submit") && detail.form) body.data = data;
       if (action === "approve" && signature) body.signature = signature;
-      const r = await api.post<ActResult>(`/tasks/${task.id}/actions/${action}`, body, true);
+      if (intent.current?.action !== action) intent.current = { action, key: newKey() };
+      const r = await api.post<ActResult>(`/tasks/${task.id}/actions/${action}`, body, intent.current.key);
+      intent.current = null;
       message.success(`${t(ACTIONS[action] ?? action)}：${t("操作成功")}`);
       setDialog(null);
       const next = r.new_tasks.find((n) => n.assignee === task.assignee && n.status === "open" && n.id !== task.id);
       if (next) nav(`/tasks/${next.id}`, { replace: true });
-      else if (["urge", "cc", "add_sign"].includes(action)) load();
+      else if (["urge", "cc", "add_sign", "claim"].includes(action)) load();
       else nav(`/instances/${task.instance_id}`, { replace: true });
     } catch (e) {
-      if (e instanceof ApiError) {
+      if (!(e instanceof ApiError) || e.status > 0) intent.current = null;
+      if (e instanceof ApiError && e.status > 0) {
         setFieldErrors(e.errors.map((p) => `${p.field}: ${p.message}`));
         message.error(e.detail || e.title);
         if (e.status === 409) load();
@@ -103,6 +115,7 @@ export function TaskPage() {
   // A node form's own "opinion" field is the opinion box below: it is not asked twice.
   const opinionInForm = !!detail.form && "opinion" in (((detail.form.schema as Json).properties as Json) ?? {});
   const formUi = opinionInForm ? { ...(detail.form!.ui_schema as Json), opinion: { "ui:widget": "hidden" } } : (detail.form?.ui_schema as Json);
+  const opinionMax = Number((((detail.form?.schema as Json)?.properties as Record<string, Json> | undefined)?.opinion?.maxLength) ?? 2000);
   const formShown = !!detail.form && Object.keys(((detail.form.schema as Json).properties as Json) ?? {}).some((k) => !(opinionInForm && k === "opinion"));
   return (
     <Space orientation="vertical" size={12} style={{ width: "100%" }}>
@@ -137,8 +150,8 @@ export function TaskPage() {
       )}
       {open && actions.length > 0 && (
         <Card size="small" title={t("审批意见")}>
-          <Input.TextArea data-testid="opinion" rows={3} maxLength={2000} showCount value={opinion}
-                          onChange={(e) => setOpinion(e.target.value)}
+          <Input.TextArea data-testid="opinion" rows={3} maxLength={opinionMax} showCount value={opinion}
+                          onChange={(e) => changeOpinion(e.target.value)}
                           placeholder={detail.opinion_required ? t("请填写审批意见") : undefined} />
           {detail.signature_required && (
             <div style={{ marginTop: 12 }}>
@@ -169,7 +182,7 @@ export function TaskPage() {
         </div>
       )}
       {dialog && (
-        <ActionDialog action={dialog} detail={detail} opinion={opinion} setOpinion={setOpinion} busy={busy === dialog}
+        <ActionDialog action={dialog} detail={detail} opinion={opinion} setOpinion={changeOpinion} busy={busy === dialog}
                       onCancel={() => setDialog(null)} onOk={(extra) => act(dialog, extra)} />
       )}
     </Space>
