@@ -104,8 +104,12 @@ class Pages:
     def unexpected_errors(self) -> list[str]:
         return [e for e in self.errors if not any(p.search(e) for p in self.expected)]
 
-    def open(self, *, phone: bool = False, lang: str | None = None):
+    def open(self, *, phone: bool = False, lang: str | None = None, storage_state: dict | None = None):
+        """A page in a new browser context (its own cookies and an empty cache); `storage_state`
+        carries a signed-in session over from another context."""
         opts = dict(PHONE) if phone else {"viewport": {"width": 1366, "height": 900}}
+        if storage_state is not None:
+            opts["storage_state"] = storage_state
         ctx = self.browser.new_context(base_url=self.server["url"], locale="zh-CN", timezone_id="Asia/Shanghai", **opts)
         ctx.set_default_timeout(15_000)
         if lang:
@@ -151,8 +155,9 @@ def pages(browser, server, request):
     assert unexpected == [], "console errors: " + "\n".join(unexpected)
 
 
-def record_timing(name: str, value_ms: float) -> None:
+def record_timing(name: str, value: float) -> None:
+    """One figure of the run into artifacts/timings.json (reported, never asserted: see bench/)."""
     path = ARTIFACTS / "timings.json"
     data = json.loads(path.read_text()) if path.exists() else {}
-    data[name] = round(value_ms, 1)
+    data[name] = round(value, 1)
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1))

@@ -1,10 +1,9 @@
 import { useCallback, useEffect, useState } from "react";
 import { useNavigate, useParams } from "react-router-dom";
 import { App, Button, Card, Descriptions, Result, Skeleton, Space, Tag } from "antd";
-import { ApiError, api, type DiagramView, type HistoryEntry, type InstanceView, type Me } from "../api";
+import { ApiError, api, type InstanceView, type Me } from "../api";
 import { STATUS, useT } from "../i18n";
-import { History } from "../components/History";
-import { Diagram } from "../components/Diagram";
+import { Trail, useTrail } from "../components/Trail";
 import { when } from "./Inbox";
 
 const COLOR: Record<string, string> = { running: "processing", completed: "success", rejected: "error", error: "error" };
@@ -16,13 +15,10 @@ export function InstancePage({ me }: { me: Me }) {
   const nav = useNavigate();
   const { message } = App.useApp();
   const [inst, setInst] = useState<InstanceView | null>(null);
-  const [history, setHistory] = useState<HistoryEntry[]>([]);
-  const [diagram, setDiagram] = useState<DiagramView | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
+  const trail = useTrail(id);
   const load = useCallback(() => {
     api.get<InstanceView>(`/process-instances/${id}`).then(setInst).catch((e) => setError(e));
-    api.get<HistoryEntry[]>(`/process-instances/${id}/history`).then(setHistory).catch(() => setHistory([]));
-    api.get<DiagramView>(`/process-instances/${id}/diagram`).then(setDiagram).catch(() => setDiagram(null));
   }, [id]);
   useEffect(load, [load]);
   if (error) return <Result status="404" title={error.detail || error.title} extra={<Button onClick={() => nav("/inbox")}>{t("返回")}</Button>} />;
@@ -34,6 +30,7 @@ export function InstancePage({ me }: { me: Me }) {
       await api.post(`/process-instances/${inst.id}/withdraw`, {});
       message.success(t("操作成功"));
       load();
+      trail.reload();
     } catch (e) {
       message.error(e instanceof ApiError ? e.detail || e.title : t("网络错误，请稍后重试"));
     }
@@ -57,14 +54,7 @@ export function InstancePage({ me }: { me: Me }) {
           )}
         </Space>
       </Card>
-      <Card size="small" title={t("流转记录")}>
-        <History entries={history} />
-      </Card>
-      {diagram && (
-        <Card size="small" title={t("流程图")}>
-          <Diagram view={diagram} />
-        </Card>
-      )}
+      <Trail history={trail.history} diagram={trail.diagram} />
     </Space>
   );
 }

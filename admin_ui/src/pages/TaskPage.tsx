@@ -1,11 +1,10 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { useNavigate, useParams } from "react-router-dom";
 import { Alert, App, Button, Card, Descriptions, Form, Input, Modal, Radio, Result, Select, Skeleton, Space, Tag } from "antd";
-import { ApiError, api, newKey, type ActResult, type DiagramView, type HistoryEntry, type TaskDetail } from "../api";
+import { ApiError, api, newKey, type ActResult, type TaskDetail } from "../api";
 import { ACTIONS, STATUS, useT } from "../i18n";
 import { SchemaForm } from "../components/FormView";
-import { History } from "../components/History";
-import { Diagram } from "../components/Diagram";
+import { Trail, useTrail } from "../components/Trail";
 import { SignaturePad } from "../components/SignaturePad";
 import { PersonPicker } from "../components/PersonPicker";
 
@@ -31,8 +30,6 @@ export function TaskPage() {
   const nav = useNavigate();
   const { message } = App.useApp();
   const [detail, setDetail] = useState<TaskDetail | null>(null);
-  const [history, setHistory] = useState<HistoryEntry[]>([]);
-  const [diagram, setDiagram] = useState<DiagramView | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [data, setData] = useState<Json>({});
   const [opinion, setOpinion] = useState("");
@@ -58,12 +55,11 @@ export function TaskPage() {
       .then((d) => {
         setDetail(d);
         setData((d.data as Json) ?? {});
-        api.get<HistoryEntry[]>(`/process-instances/${d.task.instance_id}/history`).then(setHistory).catch(() => setHistory([]));
-        api.get<DiagramView>(`/process-instances/${d.task.instance_id}/diagram`).then(setDiagram).catch(() => setDiagram(null));
       })
       .catch((e) => setError(e instanceof ApiError ? e : new ApiError(0, "", "")));
   }, [id]);
   useEffect(load, [load]);
+  const trail = useTrail(detail?.task.instance_id);
 
   if (error) return <Result status={error.status === 404 ? "404" : "error"} title={error.detail || error.title}
                             extra={<Button onClick={() => nav("/inbox")}>{t("返回")}</Button>} />;
@@ -97,7 +93,10 @@ export function TaskPage() {
       setDialog(null);
       const next = r.new_tasks.find((n) => n.assignee === task.assignee && n.status === "open" && n.id !== task.id);
       if (next) nav(`/tasks/${next.id}`, { replace: true });
-      else if (["urge", "cc", "add_sign", "claim"].includes(action)) load();
+      else if (["urge", "cc", "add_sign", "claim"].includes(action)) {
+        load();
+        trail.reload();
+      }
       else nav(`/instances/${task.instance_id}`, { replace: true });
     } catch (e) {
       if (!(e instanceof ApiError) || e.status > 0) intent.current = null;
@@ -162,14 +161,7 @@ export function TaskPage() {
           {fieldErrors.length > 0 && <Alert type="error" style={{ marginTop: 8 }} title={fieldErrors.join("；")} />}
         </Card>
       )}
-      <Card size="small" title={t("流转记录")}>
-        <History entries={history} />
-      </Card>
-      {diagram && (
-        <Card size="small" title={t("流程图")}>
-          <Diagram view={diagram} />
-        </Card>
-      )}
+      <Trail history={trail.history} diagram={trail.diagram} />
       {open && actions.length > 0 && (
         <div className="dj-actions" data-testid="actions">
           {actions.map((a) => (
