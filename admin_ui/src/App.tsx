@@ -18,6 +18,8 @@ const FormList = lazy(() => import("./pages/FormDesigner").then((m) => ({ defaul
 const FormDesigner = lazy(() => import("./pages/FormDesigner").then((m) => ({ default: m.FormDesigner })));
 const ProcessList = lazy(() => import("./pages/ProcessDesigner").then((m) => ({ default: m.ProcessList })));
 const ProcessDesigner = lazy(() => import("./pages/ProcessDesigner").then((m) => ({ default: m.ProcessDesigner })));
+const MonitorList = lazy(() => import("./pages/Monitor").then((m) => ({ default: m.MonitorList })));
+const MonitorInstance = lazy(() => import("./pages/Monitor").then((m) => ({ default: m.MonitorInstance })));
 const AuditPage = lazy(() => import("./pages/AuditPage").then((m) => ({ default: m.AuditPage })));
 
 export function App() {
@@ -64,6 +66,7 @@ function Shell({ me, onSignedOut, reload }: { me: Me; onSignedOut: () => void; r
     ...(me.permissions.includes("process.start") ? [{ key: "/start", label: <Link to="/start">{t("发起申请")}</Link> }] : []),
     ...(me.permissions.includes("process.design") ? [{ key: "/designer/processes", label: <Link to="/designer/processes">{t("流程设计")}</Link> }] : []),
     ...(me.permissions.includes("process.design") ? [{ key: "/designer/forms", label: <Link to="/designer/forms">{t("表单设计")}</Link> }] : []),
+    ...(me.permissions.includes("instance.read") ? [{ key: "/monitor", label: <Link to="/monitor">{t("流程监控")}</Link> }] : []),
     ...(me.permissions.includes("audit.read") ? [{ key: "/audit", label: <Link to="/audit">{t("审计")}</Link> }] : []),
   ];
   const selected = items.find((i) => loc.pathname.startsWith(i.key))?.key ?? "/inbox";
@@ -107,6 +110,8 @@ function Shell({ me, onSignedOut, reload }: { me: Me; onSignedOut: () => void; r
           <Route path="/start/:key" element={<StartForm username={me.username} />} />
           <Route path="/instances/:id" element={<InstancePage me={me} />} />
           <Route path="/audit" element={<AuditPage />} />
+          <Route path="/monitor" element={<MonitorList />} />
+          <Route path="/monitor/:id" element={<MonitorInstance me={me} />} />
           <Route path="/designer/processes" element={<ProcessList />} />
           <Route path="/designer/processes/:key" element={<ProcessDesigner />} />
           <Route path="/designer/forms" element={<FormList />} />

@@ -83,6 +83,7 @@ def browser(server):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "timings.json").unlink(missing_ok=True)  # this run's figures only
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
         yield b

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import record_timing
 
@@ -304,3 +305,39 @@ def test_a_designer_builds_a_form_draws_a_two_step_process_and_publishes_it(page
     staff.wait_for_url(re.compile(r"/instances/\d+$"))
     assert "钱七（科室负责人审批）" in staff.locator(".ant-descriptions").inner_text()
     pages.shot(staff, "started-designed-process")
+
+
+def test_a_party_secretary_finds_an_instance_in_the_monitor_and_cancels_it_with_a_reason(pages):
+    title = f"办公用品-{secrets.token_hex(3)}"
+    staff = pages.open()
+    pages.sign_in(staff, "staff1")
+    instance_id = start_request(pages, staff, title, 800)
+
+    page = pages.open()
+    pages.sign_in(page, "shuji")  # org_admin of 第一党支部, staff1's branch
+    page.get_by_role("link", name="流程监控").click()
+    page.get_by_test_id("monitor-search").locator("input").fill(title)
+    page.get_by_test_id("monitor-search").locator("input").press("Enter")
+    rows = page.get_by_test_id("monitor-row")
+    expect(rows).to_have_count(1)  # only the searched-for instance
+    expect(rows.first).to_contain_text(title)
+    rows.first.click()
+    page.wait_for_url(re.compile(rf"/monitor/{instance_id}$"))
+    assert page.get_by_test_id("monitor-instance-status").inner_text() == "运行中"
+    assert "科室负责人审批" in page.locator(".ant-table").first.inner_text()
+    page.get_by_test_id("monitor-cancel").click()
+    page.get_by_test_id("monitor-cancel-reason").fill("重复申请，已另行办理")
+    pages.shot(page, "monitor-cancel")
+    page.get_by_test_id("monitor-cancel-ok").click()
+    page.get_by_test_id("monitor-instance-status").filter(has_text="已取消").wait_for()
+    page.get_by_test_id("history").filter(has_text="重复申请，已另行办理").wait_for()
+    pages.shot(page, "monitor-cancelled")
+
+    # The initiator sees it ended, and kezhang's task is gone from his inbox.
+    staff.goto(f"/instances/{instance_id}")
+    assert staff.get_by_test_id("instance-status").inner_text() == "已取消"
+    ke = pages.open()
+    pages.sign_in(ke, "kezhang")
+    ke.get_by_test_id("tab-mine").wait_for()
+    ke.wait_for_load_state("networkidle")
+    assert ke.get_by_test_id("task-row").filter(has_text=title).count() == 0
