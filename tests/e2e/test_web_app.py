@@ -341,3 +341,26 @@ def test_a_party_secretary_finds_an_instance_in_the_monitor_and_cancels_it_with_
     ke.get_by_test_id("tab-mine").wait_for()
     ke.wait_for_load_state("networkidle")
     assert ke.get_by_test_id("task-row").filter(has_text=title).count() == 0
+
+
+def test_bulk_approve_moves_each_picked_task_on_with_one_opinion(pages):
+    tag = secrets.token_hex(3)
+    titles = [f"批量-{tag}-{n}" for n in (1, 2)]
+    staff = pages.open()
+    pages.sign_in(staff, "staff1")
+    ids = [start_request(pages, staff, title, 300) for title in titles]
+
+    ke = pages.open()
+    pages.sign_in(ke, "kezhang")
+    for title in titles:
+        ke.get_by_test_id("task-row").filter(has_text=title).get_by_test_id("task-pick").check()
+    ke.get_by_test_id("bulk-approve").click()
+    ke.locator(".ant-modal textarea").fill("批量同意")
+    pages.shot(ke, "bulk-approve")
+    ke.get_by_test_id("bulk-ok").click()
+    for title in titles:
+        expect(ke.get_by_test_id("task-row").filter(has_text=title)).to_have_count(0)
+    for instance_id in ids:
+        staff.goto(f"/instances/{instance_id}")
+        expect(staff.locator(".ant-descriptions")).to_contain_text("孙八（分管领导审批）")
+        expect(staff.get_by_test_id("history")).to_contain_text("批量同意")

@@ -1,8 +1,8 @@
 import { useEffect, useMemo, useState } from "react";
 import { useNavigate, useSearchParams } from "react-router-dom";
-import { Badge, Card, DatePicker, Input, List, Select, Space, Switch, Tabs, Tag, Typography } from "antd";
+import { Alert, App, Badge, Button, Card, Checkbox, DatePicker, Input, List, Modal, Select, Space, Switch, Tabs, Tag, Typography } from "antd";
 import dayjs, { type Dayjs } from "dayjs";
-import { api, type InstanceView, type Page, type ProcessSummary, type TaskView, type Me } from "../api";
+import { ApiError, api, newKey, type InstanceView, type Page, type ProcessSummary, type TaskView, type Me } from "../api";
 import { STATUS, useT } from "../i18n";
 
 type Scope = "mine" | "done" | "cc" | "started";
@@ -40,6 +40,8 @@ export function Inbox({ me }: { me: Me }) {
   const [rows, setRows] = useState<(TaskView | InstanceView)[]>([]);
   const [total, setTotal] = useState(0);
   const [loading, setLoading] = useState(true);
+  const [picked, setPicked] = useState<number[]>([]);
+  const [reload, setReload] = useState(0);
 
   const set = (patch: Record<string, string | undefined>) => {
     const next = new URLSearchParams(params);
@@ -64,7 +66,7 @@ export function Inbox({ me }: { me: Me }) {
     return () => {
       live = false;
     };
-  }, [scope, me.username]);
+  }, [scope, me.username, reload]);
 
   useEffect(() => {
     let live = true;
@@ -87,7 +89,8 @@ export function Inbox({ me }: { me: Me }) {
     return () => {
       live = false;
     };
-  }, [scope, key, overdue, q, from, to, page]);
+  }, [scope, key, overdue, q, from, to, page, reload]);
+  useEffect(() => setPicked([]), [scope, key, overdue, page, reload]);
 
   const names = useMemo(() => Object.fromEntries(processes.map((p) => [p.key, p.name])), [processes]);
   const range: [Dayjs, Dayjs] | null = from && to ? [dayjs(from), dayjs(to)] : null;
@@ -124,6 +127,10 @@ export function Inbox({ me }: { me: Me }) {
           </>
         )}
       </Space>
+      {scope === "mine" && picked.length > 0 && (
+        <BulkApprove ids={picked} titles={Object.fromEntries(rows.map((r) => [r.id, "instance_title" in r ? r.instance_title : r.title]))}
+                     onDone={() => setReload((n) => n + 1)} />
+      )}
       <List
         loading={loading}
         dataSource={rows}
@@ -133,7 +140,9 @@ export function Inbox({ me }: { me: Me }) {
         renderItem={(row) =>
           "node_name" in row ? (
             <TaskItem task={row} processName={names[row.definition_key]} onOpen={() =>
-              nav(scope === "mine" ? `/tasks/${row.id}` : `/instances/${row.instance_id}`)} />
+              nav(scope === "mine" ? `/tasks/${row.id}` : `/instances/${row.instance_id}`)}
+              picked={scope === "mine" && row.kind === "approve" ? picked.includes(row.id) : undefined}
+              onPick={(on) => setPicked((p) => (on ? [...p, row.id] : p.filter((x) => x !== row.id)))} />
           ) : (
             <List.Item className="dj-task-item" data-testid="instance-row" onClick={() => nav(`/instances/${row.id}`)}>
               <List.Item.Meta
@@ -152,11 +161,66 @@ export function Inbox({ me }: { me: Me }) {
   );
 }
 
-function TaskItem({ task, processName, onOpen }: { task: TaskView; processName?: string; onOpen: () => void }) {
+/** 批量同意: each picked task is approved in turn with the same opinion; a node that does not
+ * allow it (an opinion or a signature required, a form to fill, no 同意 button) refuses on the
+ * server, and its reason is listed. Nothing is approved that the task page would not approve. */
+function BulkApprove({ ids, titles, onDone }: { ids: number[]; titles: Record<number, string>; onDone: () => void }) {
+  const t = useT();
+  const { message } = App.useApp();
+  const [open, setOpen] = useState(false);
+  const [opinion, setOpinion] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [failures, setFailures] = useState<string[]>([]);
+  const run = async () => {
+    setBusy(true);
+    const failed: string[] = [];
+    let ok = 0;
+    for (const id of ids) {
+      try {
+        await api.post(`/tasks/${id}/actions/approve`, { comment: opinion.trim() || undefined }, newKey());
+        ok++;
+      } catch (e) {
+        failed.push(`${titles[id] ?? id}：${e instanceof ApiError ? e.detail || e.title : t("网络错误，请稍后重试")}`);
+      }
+    }
+    setBusy(false);
+    setOpen(false);
+    setFailures(failed);
+    message.success(t("已同意 {ok} 件，未办理 {n} 件", { ok, n: failed.length }));
+    onDone();
+  };
+  return (
+    <>
+      <Space style={{ marginBottom: 8 }}>
+        <Button type="primary" onClick={() => setOpen(true)} data-testid="bulk-approve">{t("批量同意（{n}）", { n: ids.length })}</Button>
+      </Space>
+      {failures.length > 0 && (
+        <Alert type="warning" showIcon closable data-testid="bulk-failures" style={{ marginBottom: 8 }}
+               title={t("以下待办须逐件办理")} description={failures.join("；")} onClose={() => setFailures([])} />
+      )}
+      <Modal open={open} title={t("批量同意（{n}）", { n: ids.length })} onCancel={() => setOpen(false)} onOk={run} confirmLoading={busy}
+             okText={t("同意")} cancelText={t("取消")} okButtonProps={{ "data-testid": "bulk-ok" } as never}>
+        <Input.TextArea rows={3} maxLength={1000} value={opinion} onChange={(e) => setOpinion(e.target.value)} placeholder={t("审批意见")} />
+      </Modal>
+    </>
+  );
+}
+
+function TaskItem({ task, processName, onOpen, picked, onPick }: {
+  task: TaskView;
+  processName?: string;
+  onOpen: () => void;
+  picked?: boolean;
+  onPick?: (on: boolean) => void;
+}) {
   const t = useT();
   const overdue = task.status === "open" && !!task.due_at && dayjs(task.due_at).isBefore(dayjs());
   return (
     <List.Item className="dj-task-item" data-testid="task-row" onClick={onOpen}>
+      {picked !== undefined && (
+        <Checkbox checked={picked} style={{ marginRight: 12 }} data-testid="task-pick"
+                  onClick={(e) => e.stopPropagation()} onChange={(e) => onPick?.(e.target.checked)} />
+      )}
       <List.Item.Meta
         title={<Space wrap size={4}>
           <Typography.Text strong>{task.instance_title}</Typography.Text>
