@@ -312,6 +312,12 @@ export const STATUS: Record<string, string> = {
   open: "待处理",
 };
 
+/** A finished task's outcome (tasks.outcome), as engine/approvals/actions.py names them. */
+export const OUTCOMES: Record<string, string> = {
+  approved: "同意", rejected: "驳回", submitted: "提交", returned: "退回", resolved: "委派完成", transferred: "转办",
+  withdrawn: "撤回", cancelled: "已取消", auto_approved: "自动通过",
+};
+
 export const ACTIONS: Record<string, string> = {
   approve: "同意",
   reject: "驳回",

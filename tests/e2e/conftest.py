@@ -83,7 +83,8 @@ def browser(server):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "timings.json").unlink(missing_ok=True)  # this run's figures only
+    for old in [*ARTIFACTS.glob("*.png"), ARTIFACTS / "timings.json"]:  # this run's screenshots and figures only
+        old.unlink(missing_ok=True)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
         yield b

@@ -3,7 +3,7 @@ import { useNavigate, useSearchParams } from "react-router-dom";
 import { Alert, App, Badge, Button, Card, Checkbox, DatePicker, Input, List, Modal, Select, Space, Switch, Tabs, Tag, Typography } from "antd";
 import dayjs, { type Dayjs } from "dayjs";
 import { ApiError, api, newKey, type InstanceView, type Page, type ProcessSummary, type TaskView, type Me } from "../api";
-import { STATUS, useT } from "../i18n";
+import { OUTCOMES, STATUS, useT } from "../i18n";
 
 type Scope = "mine" | "done" | "cc" | "started";
 const SCOPES: Scope[] = ["mine", "done", "cc", "started"];
@@ -235,7 +235,7 @@ function TaskItem({ task, processName, onOpen, picked, onPick }: {
       {task.due_at && task.status === "open" && (
         <Tag data-testid="due" color={overdue ? "red" : "blue"}>{overdue ? t("已超期") : `${t("到期")} ${when(task.due_at)}`}</Tag>
       )}
-      {task.status !== "open" && task.outcome && <Tag>{t(task.outcome === "approved" ? "同意" : task.outcome)}</Tag>}
+      {task.status !== "open" && task.outcome && <Tag>{t(OUTCOMES[task.outcome] ?? task.outcome)}</Tag>}
     </List.Item>
   );
 }

@@ -3,7 +3,7 @@ import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom"
 import { Alert, App, Button, Card, DatePicker, Descriptions, Input, List, Modal, Result, Select, Skeleton, Space, Table, Tag } from "antd";
 import dayjs, { type Dayjs } from "dayjs";
 import { ApiError, api, type InstanceView, type Me, type Page, type ProcessSummary, type S, type TaskView } from "../api";
-import { ACTIONS, STATUS, useT } from "../i18n";
+import { OUTCOMES, STATUS, useT } from "../i18n";
 import { Trail, useTrail } from "../components/Trail";
 import { when } from "./Inbox";
 
@@ -133,7 +133,7 @@ export function MonitorInstance({ me }: { me: Me }) {
             { title: t("节点"), dataIndex: "node_name" },
             { title: t("处理人"), render: (_, r) => `${r.assignee_name ?? r.assignee ?? ""}${r.on_behalf_of_name ? `（${r.on_behalf_of_name}）` : ""}` },
             { title: t("状态"), dataIndex: "status", render: (s: string) => <Tag color={COLOR[s]}>{t(STATUS[s] ?? s)}</Tag> },
-            { title: t("结果"), dataIndex: "outcome", render: (o: string | null) => (o ? t(ACTIONS[o.replace(/d$/, "")] ?? o) : "") },
+            { title: t("结果"), dataIndex: "outcome", render: (o: string | null) => (o ? t(OUTCOMES[o] ?? o) : "") },
             { title: t("到期"), dataIndex: "due_at", render: (v) => when(v) },
             { title: t("时间"), render: (_, r) => when(r.completed_at ?? r.created_at) },
           ]} />
