@@ -154,6 +154,12 @@ export const api = {
   put: <T>(path: string, body: unknown) => call<T>("PUT", path, { body }),
 };
 
+/** What to tell the user about a failed request: the server's own words, else a network error. */
+export function errorText(e: unknown, t: (key: string) => string): string {
+  if (e instanceof ApiError) return e.status > 0 ? e.detail || e.title : t("网络错误，请稍后重试");
+  return e instanceof Error ? e.message : String(e);
+}
+
 export interface Page<T> {
   items: T[];
   total: number;

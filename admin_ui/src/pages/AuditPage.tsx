@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { Alert, Button, Card, DatePicker, Input, Space, Table, Typography } from "antd";
 import type { Dayjs } from "dayjs";
-import { ApiError, api, download, type Page, type S } from "../api";
+import { api, download, errorText, type Page, type S } from "../api";
 import { useT } from "../i18n";
 import { when } from "./Inbox";
 
@@ -25,14 +25,14 @@ export function AuditPage() {
         since: filters.range?.[0]?.startOf("day").toISOString(), until: filters.range?.[1]?.endOf("day").toISOString(),
       })
       .then(setRows)
-      .catch((e) => setError(e instanceof ApiError ? e.detail || e.title : String(e)));
+      .catch((e) => setError(errorText(e, t)));
   }, [filters, page]);
   const check = async () => {
     setBusy(true);
     try {
       setVerify(await api.get<Verify>("/audit/verify"));
     } catch (e) {
-      setError(e instanceof ApiError ? e.detail || e.title : String(e));
+      setError(errorText(e, t));
     } finally {
       setBusy(false);
     }
@@ -43,7 +43,7 @@ export function AuditPage() {
         since: filters.range?.[0]?.startOf("day").toISOString(), until: filters.range?.[1]?.endOf("day").toISOString(),
       }));
     } catch (e) {
-      setError(e instanceof ApiError ? e.detail || e.title : String(e));
+      setError(errorText(e, t));
     }
   };
   return (

@@ -1,8 +1,9 @@
 import { useEffect, useMemo, useState } from "react";
-import { useNavigate, useSearchParams } from "react-router-dom";
+import { useNavigate } from "react-router-dom";
 import { Alert, App, Badge, Button, Card, Checkbox, DatePicker, Input, List, Modal, Select, Space, Switch, Tabs, Tag, Typography } from "antd";
 import dayjs, { type Dayjs } from "dayjs";
-import { ApiError, api, newKey, type InstanceView, type Page, type ProcessSummary, type TaskView, type Me } from "../api";
+import { api, errorText, newKey, type InstanceView, type Page, type TaskView, type Me } from "../api";
+import { useProcesses, useUrlFilters } from "../hooks";
 import { OUTCOMES, STATUS, useT } from "../i18n";
 
 type Scope = "mine" | "done" | "cc" | "started";
@@ -27,15 +28,14 @@ export function when(iso?: string | null) {
 export function Inbox({ me }: { me: Me }) {
   const t = useT();
   const nav = useNavigate();
-  const [params, setParams] = useSearchParams();
+  const { params, setParams, set, page } = useUrlFilters();
   const scope = (SCOPES.includes(params.get("tab") as Scope) ? params.get("tab") : "mine") as Scope;
   const key = params.get("key") || undefined;
   const overdue = params.get("overdue") === "1";
   const q = params.get("q") || "";
   const from = params.get("from") || "";
   const to = params.get("to") || "";
-  const page = Number(params.get("page") || 1);
-  const [processes, setProcesses] = useState<ProcessSummary[]>([]);
+  const processes = useProcesses();
   const [counts, setCounts] = useState<Partial<Record<Scope, number>>>({});
   const [rows, setRows] = useState<(TaskView | InstanceView)[]>([]);
   const [total, setTotal] = useState(0);
@@ -43,16 +43,6 @@ export function Inbox({ me }: { me: Me }) {
   const [picked, setPicked] = useState<number[]>([]);
   const [reload, setReload] = useState(0);
 
-  const set = (patch: Record<string, string | undefined>) => {
-    const next = new URLSearchParams(params);
-    for (const [k, v] of Object.entries(patch)) (v ? next.set(k, v) : next.delete(k));
-    if (!("page" in patch)) next.delete("page");
-    setParams(next, { replace: true });
-  };
-
-  useEffect(() => {
-    api.get<ProcessSummary[]>("/process-definitions").then(setProcesses).catch(() => setProcesses([]));
-  }, []);
 
   useEffect(() => {
     let live = true;
@@ -180,7 +170,7 @@ function BulkApprove({ ids, titles, onDone }: { ids: number[]; titles: Record<nu
         await api.post(`/tasks/${id}/actions/approve`, { comment: opinion.trim() || undefined }, newKey());
         ok++;
       } catch (e) {
-        failed.push(`${titles[id] ?? id}：${e instanceof ApiError ? e.detail || e.title : t("网络错误，请稍后重试")}`);
+        failed.push(`${titles[id] ?? id}：${errorText(e, t)}`);
       }
     }
     setBusy(false);

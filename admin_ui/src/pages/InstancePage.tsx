@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { useNavigate, useParams } from "react-router-dom";
 import { App, Button, Card, Descriptions, Result, Skeleton, Space, Tag } from "antd";
-import { ApiError, api, type InstanceView, type Me } from "../api";
+import { ApiError, api, errorText, type InstanceView, type Me } from "../api";
 import { STATUS, useT } from "../i18n";
 import { Trail, useTrail } from "../components/Trail";
 import { when } from "./Inbox";
@@ -32,7 +32,7 @@ export function InstancePage({ me }: { me: Me }) {
       load();
       trail.reload();
     } catch (e) {
-      message.error(e instanceof ApiError ? e.detail || e.title : t("网络错误，请稍后重试"));
+      message.error(errorText(e, t));
     }
   };
   return (

@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useState } from "react";
-import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
+import { Link, useNavigate, useParams } from "react-router-dom";
 import { Alert, App, Button, Card, DatePicker, Descriptions, Input, List, Modal, Result, Select, Skeleton, Space, Table, Tag } from "antd";
 import dayjs, { type Dayjs } from "dayjs";
-import { ApiError, api, type InstanceView, type Me, type Page, type ProcessSummary, type S, type TaskView } from "../api";
+import { ApiError, api, errorText, type InstanceView, type Me, type Page, type S, type TaskView } from "../api";
+import { useProcesses, useUrlFilters } from "../hooks";
 import { OUTCOMES, STATUS, useT } from "../i18n";
 import { Trail, useTrail } from "../components/Trail";
 import { when } from "./Inbox";
@@ -17,20 +18,9 @@ const COLOR: Record<string, string> = { running: "processing", completed: "succe
 export function MonitorList() {
   const t = useT();
   const nav = useNavigate();
-  const [params, setParams] = useSearchParams();
-  const [processes, setProcesses] = useState<ProcessSummary[]>([]);
+  const { params, get, set, page } = useUrlFilters();
+  const processes = useProcesses();
   const [rows, setRows] = useState<Page<InstanceView> | null>(null);
-  const get = (k: string) => params.get(k) || undefined;
-  const page = Number(params.get("page") || 1);
-  const set = (patch: Record<string, string | undefined>) => {
-    const next = new URLSearchParams(params);
-    for (const [k, v] of Object.entries(patch)) (v ? next.set(k, v) : next.delete(k));
-    if (!("page" in patch)) next.delete("page");
-    setParams(next, { replace: true });
-  };
-  useEffect(() => {
-    api.get<ProcessSummary[]>("/process-definitions").then(setProcesses).catch(() => setProcesses([]));
-  }, []);
   const query = params.toString();
   useEffect(() => {
     const p = new URLSearchParams(query);
@@ -106,7 +96,7 @@ export function MonitorInstance({ me }: { me: Me }) {
       load();
       trail.reload();
     } catch (e) {
-      message.error(e instanceof ApiError ? e.detail || e.title : t("网络错误，请稍后重试"));
+      message.error(errorText(e, t));
     }
   };
   return (

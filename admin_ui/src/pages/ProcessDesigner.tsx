@@ -7,7 +7,7 @@ import Modeler from "bpmn-js/lib/Modeler";
 import "bpmn-js/dist/assets/diagram-js.css";
 import "bpmn-js/dist/assets/bpmn-js.css";
 import "bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css";
-import { ApiError, api, call, type ProcessSummary, type S } from "../api";
+import { ApiError, api, errorText, call, type ProcessSummary, type S } from "../api";
 import { LangContext, useT } from "../i18n";
 import { NEW_DIAGRAM, SPIFF_MODDLE, elementForProblem, translateModule } from "../designer/bpmnSupport";
 import {
@@ -136,7 +136,7 @@ export function ProcessDesigner() {
           const d = await api.get<VersionDetail>(`/process-definitions/${encodeURIComponent(routeKey)}/versions/${newest.version}`);
           await open(d.bpmn_xml);
         }
-      })().catch((e) => setError(e instanceof ApiError ? e.detail || e.title : String(e)));
+      })().catch((e) => setError(errorText(e, t)));
     }
     return () => m.destroy();
   }, [routeKey, open]);
@@ -178,7 +178,7 @@ export function ProcessDesigner() {
       if (!list.length) message.success(t("校验通过"));
       return list.length === 0;
     } catch (e) {
-      message.error(e instanceof ApiError ? e.detail || e.title : String(e));
+      message.error(errorText(e, t));
       return false;
     } finally {
       setBusy(null);
@@ -205,7 +205,7 @@ export function ProcessDesigner() {
       loadVersions(v.key);
       if (routeKey !== v.key) nav(`/designer/processes/${encodeURIComponent(v.key)}`, { replace: true });
     } catch (e) {
-      message.error(e instanceof ApiError ? e.detail || e.title : String(e));
+      message.error(errorText(e, t));
     } finally {
       setBusy(null);
     }

@@ -1,0 +1,26 @@
+import { useEffect, useState } from "react";
+import { useSearchParams } from "react-router-dom";
+import { api, type ProcessSummary } from "./api";
+
+/** List filters kept in the URL (a reload or a shared link keeps them); changing a filter goes
+ * back to page 1. */
+export function useUrlFilters() {
+  const [params, setParams] = useSearchParams();
+  const get = (k: string) => params.get(k) || undefined;
+  const set = (patch: Record<string, string | undefined>) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(patch)) (v ? next.set(k, v) : next.delete(k));
+    if (!("page" in patch)) next.delete("page");
+    setParams(next, { replace: true });
+  };
+  return { params, setParams, get, set, page: Number(params.get("page") || 1) };
+}
+
+/** The process catalogue the user may see (for filters and names). */
+export function useProcesses(): ProcessSummary[] {
+  const [processes, setProcesses] = useState<ProcessSummary[]>([]);
+  useEffect(() => {
+    api.get<ProcessSummary[]>("/process-definitions").then(setProcesses).catch(() => setProcesses([]));
+  }, []);
+  return processes;
+}
