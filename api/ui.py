@@ -2,14 +2,17 @@
 cached, and every other path that is not /api answered with index.html so the browser's router
 takes it (a reload on /tasks/12 works).
 
-The files are read once at start-up and kept in memory with their gzip form, so a phone on a
-slow link gets the 1 MB of scripts as about 300 KB, and serving them costs no disk reads."""
+The files are read on the first request and kept in memory with their gzip form, so a phone on a
+slow link gets the 1 MB of scripts as about 300 KB, and serving them costs no disk reads. One
+build is read once per process however many apps are created (tests create hundreds), and an
+app that never serves a page (`djflow openapi`, the API tests) never reads it."""
 from __future__ import annotations
 
 import gzip
 import hashlib
 import mimetypes
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
@@ -40,9 +43,14 @@ class Asset:
 
 def load(dist: Path) -> dict[str, Asset]:
     """Every file under dist by its URL path; {} when the app is not built."""
+    index = dist / "index.html"
+    return _load(dist, index.stat().st_mtime_ns) if index.is_file() else {}
+
+
+@lru_cache(maxsize=4)
+def _load(dist: Path, _built_at: int) -> dict[str, Asset]:
+    """The files of one build (a new build rewrites index.html, so its mtime tells builds apart)."""
     assets: dict[str, Asset] = {}
-    if not (dist / "index.html").is_file():
-        return assets
     for path in sorted(p for p in dist.rglob("*") if p.is_file()):
         rel = "/" + path.relative_to(dist).as_posix()
         body = path.read_bytes()
@@ -84,23 +92,30 @@ class WebApp:
     """ASGI app for every path outside /api (api.main.Edge sends them here when the app is built)."""
 
     def __init__(self, dist: Path):
-        self.assets = load(dist)
+        self.dist = dist
+        self.built = (dist / "index.html").is_file()
+        self._assets: dict[str, Asset] | None = None
 
     @property
-    def built(self) -> bool:
-        return bool(self.assets)
+    def assets(self) -> dict[str, Asset]:
+        if self._assets is None:
+            self._assets = load(self.dist)
+        return self._assets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "/")
         method = scope.get("method", "GET")
         if method not in ("GET", "HEAD"):
             return await self._plain(send, 405, b"Method Not Allowed", "text/plain; charset=utf-8")
-        asset = self.assets.get(path)
+        assets = self.assets
+        if not assets:  # the build was removed after start-up
+            return await self._plain(send, 404, b"Not Found", "text/plain; charset=utf-8")
+        asset = assets.get(path)
         if asset is None:
             if path.startswith("/assets/") or path.lower().endswith(STATIC_SUFFIXES):
                 # A missing script is a 404, not the page: a stale tab must not run HTML as JS.
                 return await self._plain(send, 404, b"Not Found", "text/plain; charset=utf-8")
-            asset = self.assets["/index.html"]
+            asset = assets["/index.html"]
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         encoding = "gzip" if asset.gzipped is not None and _accepts_gzip(headers.get(b"accept-encoding", b"")) else None
         if _matches(headers.get(b"if-none-match", b"").decode("latin-1"), asset.tag(encoding)):

@@ -1,6 +1,8 @@
 import { useEffect, useState } from "react";
 import { useSearchParams } from "react-router-dom";
-import { api, type ProcessSummary } from "./api";
+import { App } from "antd";
+import { api, errorText, type ProcessSummary } from "./api";
+import { useT } from "./i18n";
 
 /** List filters kept in the URL (a reload or a shared link keeps them); changing a filter goes
  * back to page 1. */
@@ -23,4 +25,20 @@ export function useProcesses(): ProcessSummary[] {
     api.get<ProcessSummary[]>("/process-definitions").then(setProcesses).catch(() => setProcesses([]));
   }, []);
   return processes;
+}
+
+/** An operation on one instance (withdraw, cancel, retry): POST /process-instances/{id}/{path},
+ * then say it worked and call `done` (to reload), or show the server's reason. */
+export function useInstanceAction(instanceId: number | string | undefined, done: () => void) {
+  const t = useT();
+  const { message } = App.useApp();
+  return async (path: string, body: unknown = {}) => {
+    try {
+      await api.post(`/process-instances/${instanceId}/${path}`, body);
+      message.success(t("操作成功"));
+      done();
+    } catch (e) {
+      message.error(errorText(e, t));
+    }
+  };
 }

@@ -108,6 +108,15 @@ class PersonView:
     masked: bool = True
 
 
+def _within_org(s: Session, org_id: int):
+    """People whose department or branch is `org_id` or below it; NotFound for an unknown org."""
+    path = s.scalar(select(OrgUnit.path).where(OrgUnit.id == org_id))
+    if path is None:
+        raise NotFound("组织不存在")
+    sub = select(OrgUnit.id).where(OrgUnit.path.startswith(path, autoescape=True))
+    return or_(User.department_id.in_(sub), User.branch_id.in_(sub))
+
+
 class People:
     """Person records for one installation: the settings give the data key and mask patterns."""
 
@@ -129,11 +138,7 @@ class People:
                              func.lower(User.username).like(like), User.member_code.like(f"%{q.strip()}%")))
         if org_id is not None:
             with self.db.read() as s:
-                path = s.scalar(select(OrgUnit.path).where(OrgUnit.id == org_id))
-            if path is None:
-                raise NotFound("组织不存在")
-            sub = select(OrgUnit.id).where(OrgUnit.path.startswith(path, autoescape=True))
-            where.append(or_(User.department_id.in_(sub), User.branch_id.in_(sub)))
+                where.append(_within_org(s, org_id))
         if party_status:
             where.append(User.party_status == party_status)
         with self.db.read() as s:
@@ -163,11 +168,7 @@ class People:
                              func.lower(User.username).contains(text.lower(), autoescape=True)))
         with self.db.read() as s:
             if org_id is not None:
-                path = s.scalar(select(OrgUnit.path).where(OrgUnit.id == org_id))
-                if path is None:
-                    raise NotFound("组织不存在")
-                sub = select(OrgUnit.id).where(OrgUnit.path.startswith(path, autoescape=True))
-                where.append(or_(User.department_id.in_(sub), User.branch_id.in_(sub)))
+                where.append(_within_org(s, org_id))
             rows = s.execute(select(User.username, User.display_name, OrgUnit.name)
                              .outerjoin(OrgUnit, OrgUnit.id == User.department_id).where(*where)
                              .order_by(User.name_pinyin, User.id).limit(limit)).all()

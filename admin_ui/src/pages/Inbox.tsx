@@ -56,7 +56,7 @@ export function Inbox({ me }: { me: Me }) {
     return () => {
       live = false;
     };
-  }, [scope, me.username, reload]);
+  }, [me.username, reload]);
 
   useEffect(() => {
     let live = true;

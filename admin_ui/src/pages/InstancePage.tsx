@@ -1,9 +1,10 @@
 import { useCallback, useEffect, useState } from "react";
 import { useNavigate, useParams } from "react-router-dom";
-import { App, Button, Card, Descriptions, Result, Skeleton, Space, Tag } from "antd";
-import { ApiError, api, errorText, type InstanceView, type Me } from "../api";
+import { Button, Card, Descriptions, Result, Skeleton, Space, Tag } from "antd";
+import { ApiError, api, type InstanceView, type Me } from "../api";
 import { STATUS, useT } from "../i18n";
 import { Trail, useTrail } from "../components/Trail";
+import { useInstanceAction } from "../hooks";
 import { when } from "./Inbox";
 
 const COLOR: Record<string, string> = { running: "processing", completed: "success", rejected: "error", error: "error" };
@@ -13,7 +14,6 @@ export function InstancePage({ me }: { me: Me }) {
   const t = useT();
   const { id } = useParams();
   const nav = useNavigate();
-  const { message } = App.useApp();
   const [inst, setInst] = useState<InstanceView | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const trail = useTrail(id);
@@ -21,20 +21,14 @@ export function InstancePage({ me }: { me: Me }) {
     api.get<InstanceView>(`/process-instances/${id}`).then(setInst).catch((e) => setError(e));
   }, [id]);
   useEffect(load, [load]);
+  const act = useInstanceAction(id, () => {
+    load();
+    trail.reload();
+  });
   if (error) return <Result status="404" title={error.detail || error.title} extra={<Button onClick={() => nav("/inbox")}>{t("返回")}</Button>} />;
   if (!inst) return <Skeleton active />;
   const open = (inst.tasks ?? []).filter((x) => x.status === "open" && x.kind !== "cc");
   const mineOpen = open.find((x) => x.assignee === me.username);
-  const withdraw = async () => {
-    try {
-      await api.post(`/process-instances/${inst.id}/withdraw`, {});
-      message.success(t("操作成功"));
-      load();
-      trail.reload();
-    } catch (e) {
-      message.error(errorText(e, t));
-    }
-  };
   return (
     <Space orientation="vertical" size={12} style={{ width: "100%" }}>
       <Card title={inst.title} extra={<Tag data-testid="instance-status" color={COLOR[inst.status]}>{t(STATUS[inst.status] ?? inst.status)}</Tag>}>
@@ -50,7 +44,7 @@ export function InstancePage({ me }: { me: Me }) {
         <Space wrap>
           {mineOpen && <Button type="primary" onClick={() => nav(`/tasks/${mineOpen.id}`)} data-testid="open-my-task">{t("办理")}</Button>}
           {inst.status === "running" && inst.initiator === me.username && (
-            <Button onClick={withdraw} data-testid="instance-withdraw">{t("撤回")}</Button>
+            <Button onClick={() => act("withdraw")} data-testid="instance-withdraw">{t("撤回")}</Button>
           )}
         </Space>
       </Card>

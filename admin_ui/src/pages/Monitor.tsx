@@ -1,9 +1,9 @@
 import { useCallback, useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import { Alert, App, Button, Card, DatePicker, Descriptions, Input, List, Modal, Result, Select, Skeleton, Space, Table, Tag } from "antd";
+import { Alert, Button, Card, DatePicker, Descriptions, Input, List, Modal, Result, Select, Skeleton, Space, Table, Tag } from "antd";
 import dayjs, { type Dayjs } from "dayjs";
-import { ApiError, api, errorText, type InstanceView, type Me, type Page, type S, type TaskView } from "../api";
-import { useProcesses, useUrlFilters } from "../hooks";
+import { ApiError, api, type InstanceView, type Me, type Page, type S, type TaskView } from "../api";
+import { useInstanceAction, useProcesses, useUrlFilters } from "../hooks";
 import { OUTCOMES, STATUS, useT } from "../i18n";
 import { Trail, useTrail } from "../components/Trail";
 import { when } from "./Inbox";
@@ -70,7 +70,6 @@ export function MonitorList() {
 export function MonitorInstance({ me }: { me: Me }) {
   const t = useT();
   const { id } = useParams();
-  const { message } = App.useApp();
   const [inst, setInst] = useState<InstanceView | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [comments, setComments] = useState<Comment[]>([]);
@@ -85,20 +84,14 @@ export function MonitorInstance({ me }: { me: Me }) {
     api.get<Attachment[]>(`/process-instances/${id}/attachments`).then(setFiles).catch(() => setFiles([]));
   }, [id]);
   useEffect(load, [load]);
+  const act = useInstanceAction(id, () => {
+    setCancelling(false);
+    load();
+    trail.reload();
+  });
   if (error) return <Result status="404" title={error.detail || error.title} extra={<Link to="/monitor">{t("返回")}</Link>} />;
   if (!inst) return <Skeleton active />;
   const admin = me.permissions.includes("instance.admin");
-  const act = async (path: string, body: unknown) => {
-    try {
-      await api.post(`/process-instances/${inst.id}/${path}`, body);
-      message.success(t("操作成功"));
-      setCancelling(false);
-      load();
-      trail.reload();
-    } catch (e) {
-      message.error(errorText(e, t));
-    }
-  };
   return (
     <Space orientation="vertical" size={12} style={{ width: "100%" }}>
       <Card title={`#${inst.id} ${inst.title}`}

@@ -18,6 +18,13 @@ const NOTE: Record<string, string> = { returned: "退回", transferred: "转办"
                                        add_after: "加签", cc: "抄送", withdrawn: "撤回" };
 const METHOD: Record<string, string> = { single: "单人审批", any: "或签", all: "会签", sequential: "依次审批" };
 
+/** The node form's fields, and its own "opinion" field if it has one: the opinion box stands in
+ * for that field (it is hidden in the form and the box writes it), so it is not asked twice. */
+function formFields(detail: TaskDetail | null): { props: Record<string, Json>; opinion: Json | null } {
+  const props = (((detail?.form?.schema as Json | undefined)?.properties ?? {}) as Record<string, Json>);
+  return { props, opinion: props.opinion ?? null };
+}
+
 export function methodLabel(m: string): string {
   return METHOD[m] ?? (m.startsWith("ratio") ? "比例会签" : m);
 }
@@ -37,11 +44,10 @@ export function TaskPage() {
   const [dialog, setDialog] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<string[]>([]);
-  // A node form's own "opinion" field is the opinion box: the box writes it, before validation.
+  // The box writes the form's own opinion field as it is typed, so validation sees it.
   const changeOpinion = (text: string) => {
     setOpinion(text);
-    if (detail?.form && "opinion" in ((((detail.form.schema as Json).properties as Json) ?? {}) as Json))
-      setData((d) => ({ ...d, opinion: text.trim() || undefined }));
+    if (formFields(detail).opinion) setData((d) => ({ ...d, opinion: text.trim() || undefined }));
   };
   const formRef = useRef<{ validateForm: () => boolean } | null>(null);
   // The Idempotency-Key of the action being sent, kept until the server answers: a click again
@@ -111,11 +117,10 @@ export function TaskPage() {
   };
 
   const app = detail.application;
-  // A node form's own "opinion" field is the opinion box below: it is not asked twice.
-  const opinionInForm = !!detail.form && "opinion" in (((detail.form.schema as Json).properties as Json) ?? {});
-  const formUi = opinionInForm ? { ...(detail.form!.ui_schema as Json), opinion: { "ui:widget": "hidden" } } : (detail.form?.ui_schema as Json);
-  const opinionMax = Number((((detail.form?.schema as Json)?.properties as Record<string, Json> | undefined)?.opinion?.maxLength) ?? 2000);
-  const formShown = !!detail.form && Object.keys(((detail.form.schema as Json).properties as Json) ?? {}).some((k) => !(opinionInForm && k === "opinion"));
+  const fields = formFields(detail);
+  const formUi = fields.opinion ? { ...(detail.form!.ui_schema as Json), opinion: { "ui:widget": "hidden" } } : (detail.form?.ui_schema as Json);
+  const opinionMax = Number(fields.opinion?.maxLength ?? 2000);
+  const formShown = Object.keys(fields.props).some((k) => k !== "opinion" || !fields.opinion);
   return (
     <Space orientation="vertical" size={12} style={{ width: "100%" }}>
       <Card
