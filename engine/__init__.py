@@ -7,7 +7,8 @@ from sqlalchemy import text
 from engine import audit
 from engine.audit import VerifyResult
 from engine.audit.search import EventView, search_events
-from engine.catalog import Catalog, FormDetail, FormSummary, ProblemView, ProcessSummary, VersionDetail, VersionView
+from engine.catalog import (Catalog, FormDetail, FormSummary, ProblemView, ProcessSettings, ProcessSummary, SettingView,
+                            VersionDetail, VersionView)
 from engine.clock import now
 from engine.config import Settings, get_settings
 from engine.db import Database
@@ -55,7 +56,9 @@ from engine.runtime.attachments import AttachmentView
 from engine.runtime.engine import ProcessError, WorkflowEngine
 from engine.notify import DeliveryView, WebhookCreate, Webhooks, WebhookView
 from engine.runtime.notifications import NotificationPage, NotificationView, Notifications
+from engine.party.dues import dues_ledger
 from engine.scheduler import CalendarDays, DayView
+from engine.projects import ProjectDetail, ProjectReportView, ProjectTaskView, ProjectView, list_projects, project_detail
 from engine.runtime.views import (
     ActResult,
     CommentView,
@@ -84,7 +87,8 @@ def health(engine: WorkflowEngine) -> dict:
 
 __all__ = [
     "ACTION_NAMES", "ActionInput", "AttachmentView", "CommentView", "DiagramView", "FormView", "HistoryEntry",
-    "Catalog", "FormDetail", "FormSummary", "ProblemView", "ProcessSummary", "VersionDetail", "VersionView",
+    "Catalog", "FormDetail", "FormSummary", "ProblemView", "ProcessSettings", "ProcessSummary", "SettingView",
+    "VersionDetail", "VersionView",
     "NodeRef", "NodeState", "NotificationPage", "NotificationView", "Notifications", "PayloadTooLarge", "TaskDetail",
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
     "DelegationView", "Delegations", "EngineError", "EventView", "FieldProblem", "Finding", "Forbidden",
@@ -96,4 +100,6 @@ __all__ = [
     "change_password", "end_session", "export_workbook", "get_settings", "health", "import_workbook",
     "install_log_redaction", "login", "logout", "my_sessions", "now", "oidc_complete", "refresh", "search_events",
     "start_session", "CalendarDays", "DayView", "DeliveryView", "WebhookCreate", "WebhookView", "Webhooks",
+    "ProjectDetail", "ProjectReportView", "ProjectTaskView", "ProjectView", "list_projects", "project_detail",
+    "dues_ledger",
 ]

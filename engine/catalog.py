@@ -31,7 +31,10 @@ from engine.definitions import (
     PROCESS_META,
     ProcessSource,
     latest_form,
+    latest_process,
     load_process,
+    setting_problem,
+    setting_schema,
     store_form,
     store_process,
 )
@@ -48,6 +51,7 @@ from engine.forms.store import (
     MAX_DEPTH,
     FormSource,
     canonical_json,
+    content_hash,
     external_refs,
     nesting_depth,
 )
@@ -111,6 +115,29 @@ class VersionDetail(VersionView):
     settings: dict | None = None  # process.json
     nodes: dict | None = None  # user-task node id -> {name, form_key, rule, lane, initiator, properties}
     form_refs: dict | None = None  # form key -> the form version this process version uses
+
+
+@dataclass
+class SettingView:
+    """One setting of a process as an administrator sees it: what it is, its value now, the
+    default the process ships with, and why it is a setting (local practice, unconfirmed …)."""
+
+    name: str
+    label: str
+    value: object
+    default: object
+    changed: bool  # the value differs from the default
+    basis: str  # regulation | local_practice | unconfirmed
+    rule: str | None  # the rules.md reference, e.g. "§1.3 T-publicity [S]"
+    note: str | None
+    schema: dict  # type, limits, choices: what the value must satisfy
+
+
+@dataclass
+class ProcessSettings:
+    key: str
+    version: int  # the published version whose values these are (what new instances start on)
+    settings: list[SettingView]
 
 
 @dataclass
@@ -189,6 +216,69 @@ class Catalog:
         r, who = found
         return VersionDetail(**vars(_version_view(r, who)), bpmn_xml=r.bpmn_xml, settings=r.settings,
                              nodes=r.nodes, form_refs=r.form_refs)
+
+    def process_settings(self, principal: Principal, key: str) -> ProcessSettings:
+        """The settings of the version new instances start on, with defaults and their basis."""
+        self._reader(principal)
+        with self.db.read() as s:
+            row = latest_process(s, key)
+            if row is None:
+                raise NotFound(f"流程 {key} 没有已发布的版本")
+            return _settings_view(row)
+
+    def update_settings(self, principal: Principal, key: str, values: dict) -> ProcessSettings:
+        """Set local values (None: back to the default). Values are part of a version, so a change
+        publishes a new version with the same diagram: instances already running keep the values
+        they started with, and the audit log shows who changed what from what. Nothing changes
+        unless every value is valid; unchanged values write nothing."""
+        principal.require("process.design")
+        if not isinstance(values, dict) or not values:
+            raise InvalidInput("请给出要修改的设置项", errors=[FieldProblem("values", "至少一项")])
+        try:
+            with self.db.unit_of_work() as s:
+                row = latest_process(s, key)
+                if row is None:
+                    raise NotFound(f"流程 {key} 没有已发布的版本")
+                specs = dict((row.settings or {}).get("settings") or {})
+                problems, changes = [], {}
+                for name, value in values.items():
+                    spec = specs.get(name)
+                    if not isinstance(spec, dict):
+                        problems.append(FieldProblem(f"values/{name}", "没有这个设置项"))
+                        continue
+                    if value is not None:
+                        reason = setting_problem(spec, value)
+                        if reason:
+                            problems.append(FieldProblem(f"values/{name}", reason))
+                            continue
+                    before = spec.get("value", spec["default"])
+                    after = spec["default"] if value is None else value
+                    if before != after or (value is None and "value" in spec):
+                        changes[name] = {"from": before, "to": after}
+                        spec = {k: v for k, v in spec.items() if k != "value"}
+                        specs[name] = spec if value is None else {**spec, "value": value}
+                if problems:
+                    raise InvalidInput("设置项有误：" + "；".join(f"{p.field} {p.reason}" for p in problems),
+                                       errors=problems)
+                if not changes:
+                    return _settings_view(row)
+                meta = {**(row.settings or {}), "settings": specs}
+                version = (s.scalar(select(func.max(ProcessDefinition.version))
+                                    .where(ProcessDefinition.key == key)) or 0) + 1
+                new = ProcessDefinition(
+                    key=key, version=version, name=row.name, process_id=row.process_id, bpmn_xml=row.bpmn_xml,
+                    spec_json=row.spec_json, spec_hash=content_hash({"bpmn": row.bpmn_xml, "meta": meta}),
+                    settings=meta, form_refs=row.form_refs, nodes=row.nodes, status="published",
+                    published_by=principal.user_id, published_at=now())
+                s.add(new)
+                audit.append(s, action="definition.settings", actor_id=principal.user_id,
+                             payload=principal.audit_payload(key=key, version=version, from_version=row.version,
+                                                             changes=changes, hash=new.spec_hash),
+                             hash_alg=self.settings.audit_hash)
+                s.flush()
+                return _settings_view(new)
+        except IntegrityError:
+            raise Conflict(f"流程 {key} 正在被同时修改，请重试") from None
 
     # -- writing processes ----------------------------------------------------------------
     def validate(self, principal: Principal, bpmn: bytes, filename: str,
@@ -316,6 +406,14 @@ class Catalog:
             field = "process_json/key" if meta.get("key") else "file"
             raise InvalidInput(f"流程标识 '{key}' 不合法：{KEY_HELP}（取自 process.json 的 key，否则取文件名）",
                                errors=[FieldProblem(field, KEY_HELP)])
+        if process_json is None:
+            # the modeler sends only the diagram: the process keeps its process.json (name,
+            # category, settings and their local values, lanes, schedule) from its newest version
+            with self.db.read() as s:
+                kept = s.scalar(select(ProcessDefinition.settings).where(ProcessDefinition.key == key)
+                                .order_by(ProcessDefinition.version.desc()).limit(1))
+            if kept:
+                process_json = json.dumps(kept, ensure_ascii=False).encode("utf-8")
         with tempfile.TemporaryDirectory(prefix="djflow-upload-") as tmp:
             folder = Path(tmp) / key
             folder.mkdir()
@@ -391,6 +489,16 @@ def _username(s: Session, user_id: int | None) -> str | None:
 def _version_view(r: ProcessDefinition, published_by: str | None) -> VersionView:
     return VersionView(r.key, r.version, r.name, r.status, r.spec_hash, published_by, _iso(r.published_at),
                        _iso(r.created_at))
+
+
+def _settings_view(row: ProcessDefinition) -> ProcessSettings:
+    out = []
+    for name, spec in ((row.settings or {}).get("settings") or {}).items():
+        value = spec.get("value", spec["default"])
+        out.append(SettingView(name, str(spec.get("label") or name), value, spec["default"],
+                               value != spec["default"], str(spec.get("basis") or "local_practice"),
+                               spec.get("rule"), spec.get("note"), setting_schema(spec)))
+    return ProcessSettings(row.key, row.version, out)
 
 
 def _form_summary(r: FormDefinition) -> FormSummary:

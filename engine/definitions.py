@@ -1,9 +1,22 @@
 """Process and form definitions: load from folders, validate (the same checks for `validate` and
-`deploy`), and store as versioned rows, writing a new version only when content changed."""
+`deploy`), and store as versioned rows, writing a new version only when content changed.
+
+Call activities: a `<bpmn:callActivity calledElement="approval_chain">` naming a process that the
+file does not define is resolved from disk, the caller's sibling folder first, then
+`settings.process_dir` (process_definitions/), when the caller is loaded. The called process is
+checked like any process, its spec becomes one of the caller's subprocess specs, its user tasks
+join the caller's node map (marked with the called key; its own first task, the 发起申请, is
+submitted by the call with the caller's data: engine/approvals/unit.py), and its settings join the
+caller's (the caller's own of the same name win). So a version of the caller pins the version of
+what it calls; `meta["calls"]` records which, by content hash, and a change there makes the next
+deploy write a new version of the caller.
+  DJ801 a user-task id of a called process is also an id in the caller (or in another called process)
+  DJ802 calls nested deeper than CALL_DEPTH
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -11,7 +24,16 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.bpmn.lint import first_user_task, lane_rules, lint_tree, properties
-from engine.bpmn.loader import NS, Problem, build_spec, executable_process_ids, parse_xml, xsd_problems
+from engine.bpmn.loader import (
+    NS,
+    Problem,
+    build_spec,
+    called_elements,
+    executable_process_ids,
+    id_lines,
+    parse_xml,
+    xsd_problems,
+)
 from engine.clock import now
 from engine.config import Settings
 from engine.errors import DefinitionInvalid
@@ -126,10 +148,17 @@ def load_process(folder: Path, settings: Settings, *, form_exists: Callable[[str
     problems += local_problems
     if problems:
         return None, problems
+    called, problems = _load_called(tree, filename, folder, settings, form_exists)
+    if problems:
+        return None, problems
     try:
-        parsed = build_spec(tree, filename, process_id)
+        parsed = build_spec(tree, filename, process_id, [(c.tree, str(c.path)) for c in called])
     except DefinitionInvalid as exc:
         return None, exc.problems
+    nodes, problems = _call_nodes(tree, filename, _node_configs(tree, process_id, key, meta), called)
+    if problems:
+        return None, problems
+    meta = _with_called(meta, called)
     starts_itself = timer_start(parsed.spec) is not None
     if starts_itself != bool(meta.get("schedule")):
         where = str(meta_path) if meta_path.is_file() else filename
@@ -137,9 +166,129 @@ def load_process(folder: Path, settings: Settings, *, form_exists: Callable[[str
                               if starts_itself else "process.json 配置了 schedule，但流程的开始事件没有定时器")]
     return ProcessSource(
         key=key, name=str(meta.get("name") or parsed.name), process_id=process_id, bpmn_path=bpmn_path,
-        bpmn_xml=_xml_text(data, tree), meta=meta, nodes=_node_configs(tree, process_id, key, meta),
+        bpmn_xml=_xml_text(data, tree), meta=meta, nodes=nodes,
         spec_json=dump_spec(parsed.spec, parsed.subprocess_specs), local_forms=local_forms,
     ), []
+
+
+CALL_DEPTH = 5  # a process calling a process calling … deeper than this is refused (DJ802)
+
+
+@dataclass
+class CalledProcess:
+    """A process another one calls, found on disk and checked."""
+
+    key: str
+    process_id: str
+    path: Path
+    tree: object
+    meta: dict
+    digest: str  # content hash of its BPMN and process.json, recorded in the caller's meta["calls"]
+
+
+def _find_called(name: str, folder: Path, settings: Settings) -> Path | None:
+    """The BPMN file of process `name`: in the caller's sibling folder `name`, else in process_dir."""
+    for base in (folder.parent, settings.process_dir):
+        candidate = Path(base) / name
+        if candidate.resolve() != folder.resolve() and candidate.is_dir():
+            found = find_bpmn(candidate)
+            if found is not None:
+                return found
+    return None
+
+
+def _load_called(tree, filename: str, folder: Path, settings: Settings, form_exists: Callable[[str], bool]
+                 ) -> tuple[list[CalledProcess], list[Problem]]:
+    """Every process the file's call activities name (and those call, …) that is found on disk,
+    each parsed and linted like a process of its own. One not found is left to Spiff, which
+    reports it (DJ020) at the call activity."""
+    out: list[CalledProcess] = []
+    problems: list[Problem] = []
+    todo = [(name, line, filename, 1) for name, line in called_elements(tree)]
+    seen: set[str] = set()
+    while todo:
+        name, line, where, depth = todo.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        path = _find_called(name, folder, settings)
+        if path is None:
+            continue
+        if depth > CALL_DEPTH:
+            problems.append(Problem(where, line, "DJ802", f"调用层次超过 {CALL_DEPTH} 层（{name}）"))
+            continue
+        meta: dict = {}
+        meta_path = path.parent / PROCESS_META
+        if meta_path.is_file():
+            loaded, found = read_json(meta_path, max_bytes=settings.form_max_bytes)
+            if found:
+                problems += found
+                continue
+            meta = loaded if isinstance(loaded, dict) else {}
+        if path.stat().st_size > settings.bpmn_max_bytes:
+            problems.append(Problem(str(path), 1, "DJ001", f"被调用的流程文件超过上限 {settings.bpmn_max_bytes} 字节"))
+            continue
+        data = path.read_bytes()
+        try:
+            ctree = parse_xml(data, str(path), max_bytes=settings.bpmn_max_bytes)
+        except DefinitionInvalid as exc:
+            problems += exc.problems
+            continue
+        found = xsd_problems(ctree, str(path))
+        if not found and name not in {p.get("id") for p in ctree.getroot().iterfind("bpmn:process", NS)}:
+            found = [Problem(where, line, "DJ030", f"{path} 中没有 id 为 {name} 的流程")]
+        if not found:
+            found = lint_tree(ctree, str(path), process_id=name, form_exists=form_exists, lanes=meta.get("lanes"))
+        if found:
+            problems += found
+            continue
+        key = str(meta.get("key") or path.parent.name)
+        out.append(CalledProcess(key, name, path, ctree, meta,
+                                 content_hash({"bpmn": _xml_text(data, ctree), "meta": meta})))
+        todo += [(n, ln, str(path), depth + 1) for n, ln in called_elements(ctree)]
+    return out, problems
+
+
+def _call_nodes(tree, filename: str, nodes: dict, called: list[CalledProcess]) -> tuple[dict, list[Problem]]:
+    """The caller's node map with the user tasks of the processes it calls. Their ids must not be
+    ids of the caller's (nor of another called process's): the runtime finds a node by its id."""
+    if not called:
+        return nodes, []
+    lines = {name: line for name, line in called_elements(tree)}
+    taken = {i: filename for i in id_lines(tree)}
+    problems = []
+    out = dict(nodes)
+    for c in called:
+        theirs = _node_configs(c.tree, c.process_id, c.key, c.meta)
+        their_ids = set(id_lines(c.tree))
+        line = lines.get(c.process_id, 1)
+        clash = sorted((set(theirs) & set(taken)) | (set(out) & their_ids))
+        for node_id in clash:
+            problems.append(Problem(filename, line, "DJ801",
+                                    f"被调用流程 {c.key} 的节点 id '{node_id}' 与 {taken.get(node_id, filename)} "
+                                    "中的节点 id 重复；运行时按 id 查找节点，请改名"))
+        for node_id, raw in theirs.items():
+            raw["called"] = c.key
+            if raw["initiator"]:  # its 发起申请: submitted by the call, not by a person again
+                raw["initiator"], raw["call_initiator"] = False, True
+            out[node_id] = raw
+        taken.update({i: str(c.path) for i in their_ids})
+    return out, problems
+
+
+def _with_called(meta: dict, called: list[CalledProcess]) -> dict:
+    """The caller's process.json with the called processes' settings (marked with where they come
+    from; the caller's own of the same name win) and, under "calls", what it calls by content hash."""
+    if not called:
+        return meta
+    own = meta.get("settings") or {}
+    inherited: dict = {}
+    for c in called:
+        for name, spec in (c.meta.get("settings") or {}).items():
+            if name not in own and name not in inherited and isinstance(spec, dict):
+                inherited[name] = {**spec, "from": c.key}
+    return {**meta, "settings": {**own, **inherited},
+            "calls": {c.key: {"process_id": c.process_id, "hash": c.digest} for c in called}}
 
 
 def _xml_text(data: bytes, tree) -> str:
@@ -155,10 +304,71 @@ def _settings_problems(meta: dict, filename: str) -> list[Problem]:
     wrong = check_schedule(meta)
     if wrong:
         problems.append(Problem(filename, 1, "DJ501", wrong))
-    for name, spec in (meta.get("settings") or {}).items():
+    settings = meta.get("settings") or {}
+    if not isinstance(settings, dict):
+        return problems + [Problem(filename, 1, "DJ501", "settings 应为 {名称: 设置项} 对象")]
+    for name, spec in settings.items():
         if not isinstance(spec, dict) or "default" not in spec:
             problems.append(Problem(filename, 1, "DJ501", f"设置项 {name} 必须是含 default 的对象"))
+            continue
+        if spec.get("basis", "local_practice") not in SETTING_BASES:
+            problems.append(Problem(filename, 1, "DJ501", f"设置项 {name} 的 basis 应为 {'、'.join(SETTING_BASES)} 之一"))
+        for which in ("default", "value"):
+            if which in spec:
+                reason = setting_problem(spec, spec[which])
+                if reason:
+                    problems.append(Problem(filename, 1, "DJ501", f"设置项 {name} 的 {which} 无效：{reason}"))
     return problems
+
+
+# Why a setting exists (rules.md tags): confirmed law fixed by the unit's own rules, local practice
+# [S], or unconfirmed [U]; shown beside the value so nobody takes a default for law.
+SETTING_BASES = ("regulation", "local_practice", "unconfirmed")
+_SETTING_KEYWORDS = ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "pattern",
+                     "minLength", "maxLength", "items", "minItems", "maxItems")
+
+
+def setting_schema(spec: dict) -> dict:
+    """The JSON Schema a setting's value must satisfy (its type, limits and choices)."""
+    return {k: spec[k] for k in _SETTING_KEYWORDS if k in spec}
+
+
+def setting_problem(spec: dict, value) -> str | None:
+    """Why `value` is not a valid value of the setting `spec`, in Chinese; None when it is."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    schema = setting_schema(spec)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return f"设置项的定义不是合法的 JSON Schema：{exc.message}"
+    if isinstance(value, bool) and schema.get("type") in ("number", "integer"):
+        return "应为数字"
+    errors = sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    e = errors[0]
+    return {"type": f"应为 {schema.get('type')}", "minimum": f"不能小于 {schema.get('minimum')}",
+            "maximum": f"不能大于 {schema.get('maximum')}", "enum": "应为 " + "、".join(map(str, schema.get("enum", []))) + " 之一",
+            }.get(e.validator, e.message)
+
+
+def with_values_of(meta: dict, previous: dict | None) -> dict:
+    """`meta` (a process.json being deployed) keeping the values an administrator set on the version
+    in force (`previous`), for every setting that still exists and whose value is still valid: a
+    redeploy from disk (`djflow init`) must not quietly put local practice back to the defaults."""
+    mine = meta.get("settings") or {}
+    theirs = (previous or {}).get("settings") or {}
+    carried = {}
+    for name, spec in mine.items():
+        old = theirs.get(name)
+        if isinstance(spec, dict) and isinstance(old, dict) and "value" in old and "value" not in spec \
+                and setting_problem(spec, old["value"]) is None:
+            carried[name] = {**spec, "value": old["value"]}
+    if not carried:
+        return meta
+    return {**meta, "settings": {name: carried.get(name, spec) for name, spec in mine.items()}}
 
 
 def _node_configs(tree, process_id: str, key: str, meta: dict) -> dict:
@@ -297,6 +507,10 @@ def store_process(session: Session, source: ProcessSource, *, actor_id: int | No
     for form in source.local_forms:
         store_form(session, form, actor_id=actor_id, hash_alg=hash_alg)
     current = latest_process(session, source.key)
+    if current is not None:
+        kept = with_values_of(source.meta, current.settings)
+        if kept is not source.meta:
+            source = replace(source, meta=kept)
     digest = source.content_hash
     if current is not None and current.spec_hash == digest:
         return Deployed("process", source.key, current.version, False)
@@ -345,6 +559,8 @@ def deploy_paths(session: Session, paths: Iterable[Path], settings: Settings, *,
 
 
 def process_settings(meta: dict) -> dict:
-    """The values of a process's settings (process.json "settings" → name: default)."""
-    return {name: spec["default"] for name, spec in (meta.get("settings") or {}).items()}
+    """The values of a process's settings (process.json "settings" → name: the value an
+    administrator set, else the default)."""
+    return {name: spec["value"] if "value" in spec else spec["default"]
+            for name, spec in (meta.get("settings") or {}).items()}
 

@@ -14,6 +14,8 @@ from api.definitions.schemas import (
     ProblemRead,
     ProcessRead,
     PublishBody,
+    SettingsBody,
+    SettingsRead,
     RetireBody,
     Version,
     VersionDetailRead,
@@ -89,3 +91,18 @@ def publish(key: Key, catalog: CatalogDep, principal: allowed("process.design"),
 def retire(key: Key, body: RetireBody, catalog: CatalogDep, principal: allowed("process.design")) -> VersionRead:
     """Stop new instances on a published version; running instances continue."""
     return catalog.retire(principal, key, body.version)
+
+
+@router.get("/{key}/settings", operation_id="process_definitions_settings_get", response_model=SettingsRead)
+def get_settings(key: Key, catalog: CatalogDep, principal: CurrentUser) -> SettingsRead:
+    """The process's settings (本单位参数): each value with its default, and whether it is local
+    practice or unconfirmed rather than law (rules.md's tags)."""
+    return catalog.process_settings(principal, key)
+
+
+@router.put("/{key}/settings", operation_id="process_definitions_settings_put", response_model=SettingsRead)
+def put_settings(key: Key, body: SettingsBody, catalog: CatalogDep,
+                 principal: allowed("process.design")) -> SettingsRead:
+    """Change settings (null: back to the default). Publishes a new version with the same diagram;
+    running instances keep the values they started with."""
+    return catalog.update_settings(principal, key, body.values)

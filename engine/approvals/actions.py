@@ -16,6 +16,7 @@ from engine.approvals.quorum import Method, base_slots
 from engine.approvals.rows import TaskRow, User, load_user
 from engine.approvals.unit import ROUND, Unit
 from engine.clock import local
+from engine.bpmn.lint import parse_guards
 from engine.forms.store import validate_data
 from engine.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound, TooManyRequests
 from engine.runtime import attachments
@@ -163,6 +164,25 @@ def take_data(engine, unit: Unit, row: TaskRow, node: NodeConfig, data: dict | N
     return own, edits
 
 
+def check_guards(unit: Unit, node: NodeConfig, data: dict) -> None:
+    """The node's `guards` (engine/bpmn/lint.py parse_guards), each an expression over the instance's
+    data with what is being submitted: the first that does not hold refuses the action with its
+    message, naming its field, before anything is written. Scripts' helpers and `settings` apply."""
+    raw = node.properties.get("guards")
+    if not raw:
+        return
+    env = unit.d.script_engine.environment
+    for g in parse_guards(raw):
+        try:
+            ok = env.evaluate(g["rule"], dict(data))
+        except Exception as exc:  # a field the rule needs is missing or malformed: say which rule
+            message = getattr(exc, "message", None) or str(exc)
+            raise InvalidInput(f"{g['message']}（无法判断：{message}）",
+                               errors=[FieldProblem(g.get("field") or "data", g["message"])]) from None
+        if not ok:
+            raise InvalidInput(g["message"], errors=[FieldProblem(g.get("field") or "data", g["message"])])
+
+
 def initiator_form(engine, unit: Unit):
     for raw in unit.d.nodes.values():
         if raw.get("initiator") and raw.get("form_key"):
@@ -178,6 +198,7 @@ def submit(engine, unit: Unit, row: TaskRow, user: User, inp: ActionInput) -> No
         _refuse(node, "submit")
     spiff_task = _ready(unit, row)
     own, _ = take_data(engine, unit, row, node, inp.data)
+    check_guards(unit, node, {**spiff_task.data, **own})
     comment = _comment(inp)
     row.close("completed", at=unit.at, by=user.id, outcome="submitted", comment=comment)
     row.data = own
@@ -202,6 +223,8 @@ def decide(engine, unit: Unit, row: TaskRow, user: User, inp: ActionInput, outco
     need_opinion = action == "reject" or node.properties.get("opinionRequired") == "true"
     comment = _comment(inp, required=ACTION_NAMES[action] if need_opinion else None)
     own, edits = take_data(engine, unit, row, node, inp.data)
+    if outcome == "approved":
+        check_guards(unit, node, {**spiff_task.data, **edits, **own})
     if node.properties.get("signatureRequired") == "true":
         if not inp.signature:
             raise InvalidInput("本节点须手写签名", errors=[FieldProblem("signature", "必填")])

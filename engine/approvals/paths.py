@@ -30,11 +30,18 @@ def downstream(spec) -> set[str]:
 
 
 def _ancestors(task) -> set:
+    """Ids of the tasks before `task` on the task tree; for a task in a called process (a call
+    activity's subprocess), the call activity and the tasks before it in the caller too."""
     out = set()
-    p = task.parent
-    while p is not None:
-        out.add(p.id)
-        p = p.parent
+    while task is not None:
+        p = task.parent
+        while p is not None:
+            out.add(p.id)
+            p = p.parent
+        caller = task.workflow.parent_task_id
+        task = task.workflow.top_workflow.get_task_from_id(caller) if caller is not None else None
+        if task is not None:
+            out.add(task.id)
     return out
 
 

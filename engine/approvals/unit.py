@@ -25,7 +25,7 @@ from engine.errors import EngineError, InvalidInput
 from engine.org.delegations import route_delegations
 from engine.org.rules import Person, RuleResolver, parse_rule
 from engine.runtime import services
-from engine.runtime.definitions import DefinitionRuntime, NodeConfig
+from engine.runtime.definitions import DefinitionRuntime, NodeConfig, call_submission
 from engine.scheduler import WorkCalendar, calendar_for
 from engine.sql import Sql
 
@@ -188,7 +188,8 @@ class Unit:
                 r.close("cancelled")
         votes = [{"by": r.assignee_id, "outcome": r.outcome, "comment": r.comment,
                   "at": r.completed_at.isoformat() if r.completed_at else None,
-                  "auto": bool(r.note and r.note.get("kind") == "auto")}
+                  "auto": bool(r.note and r.note.get("kind") == "auto"),
+                  **({"data": r.data} if r.data else {})}
                  for r in act if r.status == "completed" and r.origin != "delegate"]
         if not node.initiator:
             last = max((r for r in act if r.status == "completed"), key=lambda r: r.completed_at or self.at)
@@ -205,6 +206,10 @@ class Unit:
             "approved": sum(1 for v in votes if v["outcome"] == "approved"),
             "rejected": sum(1 for v in votes if v["outcome"] == "rejected")})
         if outcome == APPROVED:
+            if node.properties.get("mergeData") == "true" and not node.initiator:
+                # a recording step (谈话记录, 会议记录 …): its form values become the instance's data,
+                # so gateways and later steps read them by name
+                spiff_task.data.update(last.data or {})
             spiff_task.run()
             self.run()
             self.end_if_completed()
@@ -248,7 +253,9 @@ class Unit:
 
     # -- moving back ------------------------------------------------------------------------------
     def return_targets(self, spiff_task) -> list:
-        return paths.executed(self.workflow, spiff_task, self.d.nodes)
+        # a called process's 发起申请 was the call's, not a person's: never a place to return to
+        nodes = [n for n, raw in self.d.nodes.items() if not raw.get("call_initiator")]
+        return paths.executed(self.workflow, spiff_task, nodes)
 
     def return_to(self, target, note: dict) -> None:
         """Reset the workflow to `target` (a completed user task); its node gets new slots with `note`."""
@@ -297,6 +304,9 @@ class Unit:
     def create_slots(self, spiff_task) -> None:
         node = self.d.node(spiff_task.task_spec.name)
         activation = spiff_task.internal_data[ROUND]
+        if node.call_initiator:
+            self.submit_for_call(spiff_task, node, activation)
+            return
         note = self.pending_notes.pop(node.node_id, None)
         props = node.properties
         due_at = self.due_at(node)
@@ -366,6 +376,26 @@ class Unit:
                     "node": node.node_id, "node_name": node.name, "delegate": person.username,
                     "on_behalf_of": meant_for.username})
         self.carry.pop(node.node_id, None)
+
+    def submit_for_call(self, spiff_task, node: NodeConfig, activation: int) -> None:
+        """The 发起申请 of a process this one calls: the initiator submitted the caller already, so
+        the call submits it on their behalf with the data it mapped in (checked against the form),
+        recorded as an automatic step; the node then completes like an approved one."""
+        self.pending_notes.pop(node.node_id, None)
+        try:
+            values = call_submission(self.sql, self.d, node, spiff_task.data)
+        except ValueError as exc:
+            raise ProcessError(f"流程 {self.d.key} v{self.d.version}：{exc}") from None
+        who = self.inst.initiator
+        reason = f"由「{self.d.name}」调用时自动提交（数据取自调用流程）"
+        row = self.add(TaskRow(
+            None, self.inst.id, str(spiff_task.id), node.node_id, node.name, node.lane, node.form_key,
+            self.d.form_refs.get(node.form_key) if node.form_key else None, who.id, node.rule, "completed", 0,
+            None, activation=activation, kind="approve", completed_at=self.at, outcome="approved",
+            comment=reason, data=values or None, note={"kind": "auto", "rule": "callActivity", "reason": reason}))
+        self.event("task.auto_submit", None, who.id, row, {
+            "node": node.node_id, "node_name": node.name, "process": node.called, "rule": "callActivity",
+            "reason": reason, "data": values})
 
     def empty_assignee(self, node: NodeConfig, slot) -> None:
         policy = node.properties.get("emptyAssignee")

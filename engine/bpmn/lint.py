@@ -5,7 +5,9 @@ Codes (stable; the designer pins them to elements):
   DJ201 assignment rule does not parse      DJ202 user task with no assignment rule
   DJ203 first user task is not the initiator's
   DJ301 script or condition refused by the restricted compiler
-  DJ401 node property with an invalid value
+  DJ401 node property with an invalid value (a `guards` expression that does not compile included)
+  DJ701–DJ705 service task: no operator, unknown operator, parameters, retry, a parameter id that is
+        also an element id
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ _ENUMS = {
     "initiatorIsApprover": {"self", "skip", "superior"},
     "opinionRequired": {"true", "false"},
     "signatureRequired": {"true", "false"},
+    "mergeData": {"true", "false"},
 }
 
 
@@ -64,6 +67,8 @@ def check_property(name: str, value: str) -> str | None:
             return f"fieldPermissions 不是合法 JSON：{exc.msg}"
         if not isinstance(perms, dict) or any(v not in ("edit", "read", "hidden") for v in perms.values()):
             return "fieldPermissions 应为 {字段: edit|read|hidden}"
+    if name == "guards":
+        return guard_problem(value)
     if name == "dueIn":
         try:
             parse_duration(value)
@@ -79,6 +84,35 @@ def check_property(name: str, value: str) -> str | None:
                 parse_rule(policy.escalation_rule)
         except (ValueError, DurationError, RuleSyntaxError) as exc:
             return str(exc) if "timeout" in str(exc) else f"timeout '{value}'：{exc}"
+    return None
+
+
+def parse_guards(value: str) -> list[dict]:
+    """The `guards` property: a JSON list of {"rule": expression that must hold, "message": the
+    reason shown when it does not, "field": the form field it is about (optional)}. ValueError."""
+    try:
+        guards = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"guards 不是合法 JSON：{exc.msg}") from None
+    if not isinstance(guards, list) or not guards:
+        raise ValueError("guards 应为非空列表 [{rule, message, field}]")
+    for n, g in enumerate(guards, 1):
+        if not isinstance(g, dict) or not isinstance(g.get("rule"), str) or not g["rule"].strip() \
+                or not isinstance(g.get("message"), str) or not g["message"].strip() \
+                or not isinstance(g.get("field", ""), str) or set(g) - {"rule", "message", "field"}:
+            raise ValueError(f"guards 第 {n} 条应为 {{rule: 表达式, message: 提示, field: 字段（可选）}}")
+    return guards
+
+
+def guard_problem(value: str) -> str | None:
+    try:
+        guards = parse_guards(value)
+    except ValueError as exc:
+        return str(exc)
+    for n, g in enumerate(guards, 1):
+        refused = check_script(g["rule"], "eval")
+        if refused:
+            return f"guards 第 {n} 条的表达式无法编译：{refused[0][1]}"
     return None
 
 
@@ -179,6 +213,14 @@ def service_problems(process: etree._Element, filename: str) -> list[Problem]:
     from engine.runtime.services import OPERATORS
 
     problems = []
+    # SpiffWorkflow looks flow targets up by id anywhere in the file, parameters included: a
+    # parameter whose id is also an element's id makes the parser take it for the target
+    element_ids = {el.get("id") for el in process.iter() if isinstance(el.tag, str) and el.tag.startswith(BPMN)}
+    for param in process.iter(SPIFF + "parameter"):
+        if param.get("id") in element_ids:
+            problems.append(Problem(filename, param.sourceline or 1, "DJ705",
+                                    f"服务参数 {param.get('id')} 与流程中某个元素的 id 相同，SpiffWorkflow 会把它当成连线目标；"
+                                    "请给该元素另取一个 id"))
     for task in process.iter(BPMN + "serviceTask"):
         line, label = task.sourceline or 1, f"{task.get('name') or task.get('id')}（{task.get('id')}）"
         op = task.find(".//spiffworkflow:serviceTaskOperator", NS)

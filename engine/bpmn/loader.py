@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -168,8 +169,24 @@ def _exception_line(exc: Exception, tree: etree._ElementTree, lines: dict[str, i
     return 1
 
 
-def build_spec(tree: etree._ElementTree, filename: str, process_id: str | None = None) -> ParsedProcess:
-    """Build SpiffWorkflow specs from an already-validated tree; raise DefinitionInvalid with lines."""
+def called_elements(tree: etree._ElementTree) -> list[tuple[str, int]]:
+    """(process id, line) of every call activity's calledElement that no process in this file defines."""
+    root = tree.getroot()
+    own = {p.get("id") for p in root.iterfind("bpmn:process", NS)}
+    out, seen = [], set()
+    for el in root.iter("{%s}callActivity" % NS["bpmn"]):
+        name = el.get("calledElement")
+        if name and name not in own and name not in seen:
+            seen.add(name)
+            out.append((name, el.sourceline or 1))
+    return out
+
+
+def build_spec(tree: etree._ElementTree, filename: str, process_id: str | None = None,
+               called: Iterable[tuple[etree._ElementTree, str]] = ()) -> ParsedProcess:
+    """Build SpiffWorkflow specs from an already-validated tree; raise DefinitionInvalid with lines.
+    `called`: the (tree, filename) of the processes its call activities name from other files, so
+    Spiff builds their specs as the subprocess specs of this one."""
     lines = id_lines(tree)
     ids = executable_process_ids(tree)
     if not ids:
@@ -178,6 +195,8 @@ def build_spec(tree: etree._ElementTree, filename: str, process_id: str | None =
     parser = SpiffBpmnParser(validator=None)
     try:
         parser.add_bpmn_xml(tree, filename)
+        for other, other_name in called:
+            parser.add_bpmn_xml(other, other_name)
         spec = parser.get_spec(pid)
         subprocess_specs = parser.get_subprocess_specs(pid)
     except SpiffWorkflowException as exc:  # ValidationException included

@@ -1,6 +1,7 @@
 """Forms: JSON Schema (Draft 2020-12) + RJSF uiSchema, loaded from forms/<key>/ and validated server-side."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -75,15 +76,27 @@ def load_form_files(schema_path: Path, ui_path: Path | None, *, key: str, max_by
     if refs:
         return None, [Problem(str(schema_path), _line_of_key(schema_path, ["$ref"]), "DJ602",
                               f"{refs[0]}：{EXTERNAL_REF}")]
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.path) or "(根)"
-        return None, [Problem(str(schema_path), _line_of_key(schema_path, exc.path), "DJ602",
-                              f"不是有效的 JSON Schema（{where}）：{exc.message}")]
+    bad = _schema_error(canonical_json(schema))
+    if bad is not None:
+        path, message = bad
+        where = "/".join(str(p) for p in path) or "(根)"
+        return None, [Problem(str(schema_path), _line_of_key(schema_path, path), "DJ602",
+                              f"不是有效的 JSON Schema（{where}）：{message}")]
     if schema.get("type", "object") != "object":
         return None, [Problem(str(schema_path), 1, "DJ602", "表单 schema 的 type 必须是 object")]
     return FormSource(key, str(schema.get("title", key)), schema, ui_schema), []
+
+
+@functools.lru_cache(maxsize=1024)
+def _schema_error(text: str) -> tuple[tuple, str] | None:
+    """(path, message) of the first meta-schema violation of a schema (as canonical JSON), or None.
+    Checking against the meta-schema is most of what deploying a form costs, and `djflow init`
+    deploys the same ~80 forms every time (every test's fresh database too): once per content."""
+    try:
+        Draft202012Validator.check_schema(json.loads(text))
+    except SchemaError as exc:
+        return tuple(exc.path), exc.message
+    return None
 
 
 def nesting_depth(value) -> int:

@@ -2,6 +2,9 @@
 from engine.models.audit import AuditArchive, AuditCheckpoint, AuditEvent, AuditHead, AuditKey
 from engine.models.base import Base
 from engine.models.definitions import FormDefinition, ProcessDefinition
+from engine.models.dues import DuesBase, DuesLedgerEntry
+from engine.models.party import MemberRecord
+from engine.models.projects import Project, ProjectReport, ProjectTask
 from engine.models.org import (
     AuthSession,
     Delegation,
@@ -21,7 +24,7 @@ from engine.models.runtime import (Attachment, Comment, IdempotencyKey, Notifica
 from engine.models.scheduler import CalendarDay, TimerJob
 
 __all__ = [
-    "Attachment", "AuditArchive", "AuditCheckpoint", "AuditEvent", "AuditHead", "AuditKey", "CalendarDay", "Comment", "OutboxEmail", "IdempotencyKey", "Notification", "PointsEntry", "ProcessSchedule", "Webhook", "WebhookDelivery", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "OrgUnit",
-    "OrgUnitHistory", "PartyStatusHistory", "Position", "ProcessDefinition", "ProcessInstance", "Role",
+    "Attachment", "AuditArchive", "AuditCheckpoint", "AuditEvent", "AuditHead", "AuditKey", "CalendarDay", "Comment", "DuesBase", "DuesLedgerEntry", "OutboxEmail", "IdempotencyKey", "Notification", "PointsEntry", "ProcessSchedule", "Webhook", "WebhookDelivery", "AuthSession", "Base", "Delegation", "FormDefinition", "InCharge", "MemberRecord", "OrgUnit",
+    "OrgUnitHistory", "PartyStatusHistory", "Position", "ProcessDefinition", "ProcessInstance", "Project", "ProjectReport", "ProjectTask", "Role",
     "SystemSetting", "Task", "TimerJob", "User", "UserRole",
 ]

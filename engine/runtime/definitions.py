@@ -12,7 +12,8 @@ from jsonschema import Draft202012Validator
 
 from engine.definitions import process_settings
 from engine.errors import NotFound
-from engine.forms.store import make_validator
+from engine.forms.store import make_validator, validate_data
+from engine.runtime.helpers import HELPERS
 from engine.runtime.scripts import make_script_engine
 from engine.runtime.serializer import load_spec
 from engine.runtime.services import make_asynchronous
@@ -31,6 +32,10 @@ class NodeConfig:
     lane: str | None
     initiator: bool
     properties: dict
+    # a node of a process this one calls (engine/definitions.py): that process's key
+    called: str | None = None
+    # the called process's own first task (发起申请): submitted by the call with the caller's data
+    call_initiator: bool = False
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -73,7 +78,26 @@ class DefinitionRuntime:
         if raw is None:  # a manual task without djflow properties: the initiator handles it
             return NodeConfig(node_id, node_id, None, "initiator", None, False, {})
         return NodeConfig(node_id, raw["name"], raw["form_key"], raw["rule"] or "initiator", raw["lane"],
-                          raw["initiator"], raw["properties"])
+                          raw["initiator"], raw["properties"], raw.get("called"), bool(raw.get("call_initiator")))
+
+
+def call_submission(sql: Sql, d: DefinitionRuntime, node: NodeConfig, data: dict) -> dict:
+    """What the call hands the called process's 发起申请 (`node`): the values of its form's fields
+    in the data the call activity passed in, checked against that form; ValueError naming what
+    does not fit (the caller's mapping, e.g. its preScript, is wrong)."""
+    if not node.form_key:
+        return {}
+    row = sql.row("SELECT title, schema FROM form_definitions WHERE key = ? AND version = ?",
+                  (node.form_key, d.form_refs.get(node.form_key)))
+    if row is None:
+        raise ValueError(f"表单 {node.form_key} 不存在")
+    schema = Sql.from_json(row[1])
+    values = {k: data[k] for k in (schema.get("properties") or {}) if k in data}
+    found = validate_data(schema, values, make_validator(schema))
+    if found:
+        raise ValueError(f"调用「{node.called}」时交给其「{node.name}」的数据不符合表单「{row[0]}」："
+                         + "；".join(f"{p.field or '表单'} {p.reason}" for p in found))
+    return values
 
 
 class DefinitionCache:
@@ -97,7 +121,8 @@ class DefinitionCache:
             id=row[0], key=row[1], version=row[2], name=row[3], spec=spec,
             subprocess_specs=subprocess_specs, settings=values, form_refs=Sql.from_json(row[6]),
             nodes=Sql.from_json(row[7]),
-            script_engine=make_script_engine({"settings": values}, time_limit=self._script_time_limit),
+            script_engine=make_script_engine({"settings": values, **HELPERS},
+                                             time_limit=self._script_time_limit),
             has_timers=has_timers(spec, subprocess_specs),
             has_services=make_asynchronous([spec, *subprocess_specs.values()]),
             has_sla=any((n.get("properties") or {}).get("dueIn") for n in (Sql.from_json(row[7]) or {}).values()))

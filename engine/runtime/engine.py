@@ -123,7 +123,7 @@ class WorkflowEngine:
                                "", STATE_VERSION, 1, user)
             unit = Unit(sql, inst, d, workflow, [], settings=self.settings)
             unit.client = (client or ClientInfo()).audit()
-            schedules.fire_start_timers(workflow, variables)
+            schedules.fire_start_timers(workflow, {"initiator": initiator_facts(sql, user.id), **(variables or {})})
             unit.run()
             unit.settle()
             if data is not None:
@@ -946,6 +946,22 @@ def _actor(sql: Sql, username: str, need: str, principal: Principal | None) -> U
         raise Forbidden(f"{principal.display_name} 没有权限：{PERMISSIONS[need]}")
     return User(principal.user_id, principal.username, principal.display_name, principal.department_id,
                 principal.branch_id)
+
+
+def initiator_facts(sql: Sql, user_id: int) -> dict:
+    """What a process may need to know of the person starting it (its guards: 年满十八岁, which
+    branch, which 政治面貌), taken from the person's record at the start, never from what they type."""
+    r = sql.row("SELECT u.username, u.display_name, u.gender, u.birth_date, u.party_status, u.party_status_since, "
+                "b.code, b.name, d.code, d.name FROM users u LEFT JOIN org_units b ON b.id = u.branch_id "
+                "LEFT JOIN org_units d ON d.id = u.department_id WHERE u.id = ?", (user_id,))
+    return {"username": r[0], "display_name": r[1], "gender": r[2], "birth_date": _iso_date(r[3]),
+            "party_status": r[4], "party_status_since": _iso_date(r[5]),
+            "branch": {"code": r[6], "name": r[7]} if r[6] else None,
+            "department": {"code": r[8], "name": r[9]} if r[8] else None}
+
+
+def _iso_date(v) -> str | None:
+    return None if v is None else (v if isinstance(v, str) else v.isoformat())[:10]
 
 
 def _digest(value: dict) -> str:

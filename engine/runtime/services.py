@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 from urllib.parse import urlsplit
 
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
@@ -34,13 +35,24 @@ from engine.sql import Sql
 
 KIND = "service"
 HTTP = "http/request"
-BUILTINS = ("notify/send", "points/award", "archive/snapshot")
-OPERATORS = {
+# operator → its parameters; the built-in ones (everything but http/request) also have a function
+OPERATORS: dict[str, dict] = {
     HTTP: {"required": ("url",), "optional": ("method", "headers", "body", "timeout")},
-    "notify/send": {"required": ("to", "title"), "optional": ("body",)},
-    "points/award": {"required": ("member", "points", "reason"), "optional": ()},
-    "archive/snapshot": {"required": (), "optional": ("name",)},
 }
+BUILTINS: dict[str, Callable] = {}
+
+
+def builtin(name: str, *, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()):
+    """Register `fn(unit, t, params, settings) -> dict` as the built-in operator `name`: it runs in
+    the transaction that reached the service task (djflow's own tables only, never the network),
+    its result goes to the task's result variable, and a ValueError refuses it with the reason."""
+    def register(fn: Callable) -> Callable:
+        if name in OPERATORS:
+            raise ValueError(f"service operator {name!r} is already registered")
+        OPERATORS[name] = {"required": tuple(required), "optional": tuple(optional)}
+        BUILTINS[name] = fn
+        return fn
+    return register
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 MAX_BACKOFF_SECONDS = 3600
 
@@ -240,54 +252,76 @@ MAX_POINTS = 10000
 
 
 def run_builtin(unit, t, settings) -> dict:
-    """Run a built-in operator for READY task `t` of `unit`; its result (stored in task data).
+    """Run the built-in operator of READY task `t` of `unit`; its result (stored in task data).
     A bad parameter raises ValueError with the reason (the caller names the node)."""
-    p = params(t)
     op = t.task_spec.operation_name
-    sql = unit.sql
-    if op == "notify/send":
-        names = p.get("to")
-        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names or [])
-        if not names or not all(isinstance(n, str) and n for n in names):
-            raise ValueError("to 应为用户名或用户名列表")
-        found = dict(sql.rows(f"SELECT username, id FROM users WHERE username IN ({', '.join('?' * len(names))})",
-                              names))
-        missing = [n for n in names if n not in found]
-        if missing:
-            raise ValueError(f"用户不存在：{', '.join(missing)}")
-        title = str(p.get("title") or "")[:300]
-        if not title:
-            raise ValueError("title 不能为空")
-        for n in names:
-            unit.notify(found[n], "service.notify", title, None if p.get("body") is None else str(p["body"]))
-        return {"sent": len(names)}
-    if op == "points/award":
-        member, points, reason = p.get("member"), p.get("points"), str(p.get("reason") or "").strip()
-        col = "id" if isinstance(member, int) and not isinstance(member, bool) else "username"
-        row = sql.row(f"SELECT id FROM users WHERE {col} = ?", (member,)) if member not in (None, "") else None
-        if row is None:
-            raise ValueError(f"党员 {member!r} 不存在")
-        if isinstance(points, bool) or not isinstance(points, int) or not -MAX_POINTS <= points <= MAX_POINTS \
-                or points == 0:
-            raise ValueError(f"points 应为 ±{MAX_POINTS} 以内的非零整数，而不是 {points!r}")
-        if not reason or len(reason) > 200:
-            raise ValueError("reason 应为 1 到 200 字")
-        entry = sql.row("INSERT INTO points_ledger (user_id, points, reason, instance_id, node_id, created_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                        (row[0], points, reason, unit.inst.id, describe(t)["node"], sql.ts(unit.at)))[0]
-        return {"entry": entry, "member": row[0], "points": points}
-    if op == "archive/snapshot":
-        from engine.runtime import attachments
+    fn = BUILTINS.get(op)
+    if fn is None:
+        raise ValueError(f"未知的服务操作 {op}")
+    return fn(unit, t, params(t), settings)
 
-        name = str(p.get("name") or f"instance-{unit.inst.id}-archive")[:120]
-        data = {k: v for k, v in t.data.items() if not k.startswith("spiff__")}
-        content = json.dumps({"instance_id": unit.inst.id, "title": unit.inst.title, "definition": unit.d.key,
-                              "version": unit.d.version, "archived_at": unit.at.isoformat(), "data": data},
-                             ensure_ascii=False, sort_keys=True, indent=2, default=str).encode("utf-8")
-        aid = attachments.insert(sql, settings, instance_id=unit.inst.id, task_id=None, filename=f"{name}.json",
-                                 content_type="application/json", content=content, purpose="archive",
-                                 user_id=unit.inst.initiator.id, at=unit.at,
-                                 uploaded=False)
-        sha = sql.row("SELECT sha256 FROM attachments WHERE id = ?", (aid,))[0]
-        return {"attachment_id": aid, "sha256": sha, "size": len(content)}
-    raise ValueError(f"未知的服务操作 {op}")
+
+@builtin("notify/send", required=("to", "title"), optional=("body",))
+def _notify_send(unit, t, p: dict, settings) -> dict:
+    sql = unit.sql
+    names = p.get("to")
+    names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names or [])
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ValueError("to 应为用户名或用户名列表")
+    found = dict(sql.rows(f"SELECT username, id FROM users WHERE username IN ({', '.join('?' * len(names))})",
+                          names))
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ValueError(f"用户不存在：{', '.join(missing)}")
+    title = str(p.get("title") or "")[:300]
+    if not title:
+        raise ValueError("title 不能为空")
+    for n in names:
+        unit.notify(found[n], "service.notify", title, None if p.get("body") is None else str(p["body"]))
+    return {"sent": len(names)}
+
+
+def member_id(sql: Sql, member) -> int:
+    """A person named by user id or username; ValueError when there is none."""
+    col = "id" if isinstance(member, int) and not isinstance(member, bool) else "username"
+    row = sql.row(f"SELECT id FROM users WHERE {col} = ?", (member,)) if member not in (None, "") else None
+    if row is None:
+        raise ValueError(f"人员 {member!r} 不存在")
+    return row[0]
+
+
+@builtin("points/award", required=("member", "points", "reason"))
+def _points_award(unit, t, p: dict, settings) -> dict:
+    sql = unit.sql
+    member, points, reason = p.get("member"), p.get("points"), str(p.get("reason") or "").strip()
+    user_id = member_id(sql, member)
+    if isinstance(points, bool) or not isinstance(points, int) or not -MAX_POINTS <= points <= MAX_POINTS \
+            or points == 0:
+        raise ValueError(f"points 应为 ±{MAX_POINTS} 以内的非零整数，而不是 {points!r}")
+    if not reason or len(reason) > 200:
+        raise ValueError("reason 应为 1 到 200 字")
+    entry = sql.row("INSERT INTO points_ledger (user_id, points, reason, instance_id, node_id, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    (user_id, points, reason, unit.inst.id, describe(t)["node"], sql.ts(unit.at)))[0]
+    return {"entry": entry, "member": user_id, "points": points}
+
+
+@builtin("archive/snapshot", optional=("name",))
+def _archive_snapshot(unit, t, p: dict, settings) -> dict:
+    from engine.runtime import attachments
+
+    sql = unit.sql
+    name = str(p.get("name") or f"instance-{unit.inst.id}-archive")[:120]
+    data = {k: v for k, v in t.data.items() if not k.startswith("spiff__")}
+    content = json.dumps({"instance_id": unit.inst.id, "title": unit.inst.title, "definition": unit.d.key,
+                          "version": unit.d.version, "archived_at": unit.at.isoformat(), "data": data},
+                         ensure_ascii=False, sort_keys=True, indent=2, default=str).encode("utf-8")
+    aid = attachments.insert(sql, settings, instance_id=unit.inst.id, task_id=None, filename=f"{name}.json",
+                             content_type="application/json", content=content, purpose="archive",
+                             user_id=unit.inst.initiator.id, at=unit.at,
+                             uploaded=False)
+    sha = sql.row("SELECT sha256 FROM attachments WHERE id = ?", (aid,))[0]
+    return {"attachment_id": aid, "sha256": sha, "size": len(content)}
+
+
+import engine.party  # noqa: E402,F401  (registers the domain operators)

@@ -18,6 +18,7 @@ it. The instance's start event itself does not wait: its timer is what started i
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -64,6 +65,20 @@ class Timing:
     first: datetime
     every: timedelta | None  # None: once
     times: int  # -1: for ever
+    # > 0: the cycle is whole calendar months (P1M, P3M, P1Y): the n-th firing is `first` moved by
+    # n × months on the calendar of first's own offset, so "the 1st of every month" stays the 1st
+    # (a fixed 30-day step would drift to the 29th of March, the 28th of April …)
+    months: int = 0
+
+    def nth(self, n: int) -> datetime:
+        if not self.months:
+            return self.first + n * self.every
+        from engine.runtime.helpers import shift_months
+
+        return datetime.combine(shift_months(self.first.date(), n * self.months), self.first.timetz())
+
+
+_MONTHS = re.compile(r"/P(?:(\d+)Y)?(?:(\d+)M)?$")
 
 
 def timing(ts, script_engine) -> Timing:
@@ -72,7 +87,9 @@ def timing(ts, script_engine) -> Timing:
     expression = script_engine.evaluate(_Blank(), ev.expression)
     if isinstance(ev, CycleTimerEventDefinition):
         cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(expression)
-        return Timing(_utc(start), duration, cycles)
+        m = _MONTHS.search(expression.strip())
+        months = 12 * int(m.group(1) or 0) + int(m.group(2) or 0) if m and (m.group(1) or m.group(2)) else 0
+        return Timing(_utc(start), duration, cycles, months)
     if isinstance(ev, TimeDateEventDefinition):
         return Timing(_utc(TimerEventDefinition.parse_time_or_duration(expression)), None, 1)
     raise ValueError("定时启动只支持 timeCycle 与 timeDate")
@@ -95,12 +112,18 @@ def next_after(t: Timing, at: datetime) -> tuple[datetime | None, int]:
         return (t.first, 1) if t.first >= at else (None, 0)
     due, left = t.first, t.times
     if due < at:
-        skipped = int((at - due) / t.every) + (0 if (at - due) % t.every == timedelta(0) else 1)
+        if t.months:
+            local = at.astimezone(t.first.tzinfo)
+            skipped = max(0, ((local.year - t.first.year) * 12 + local.month - t.first.month) // t.months - 1)
+            while t.nth(skipped) < at:
+                skipped += 1
+        else:
+            skipped = int((at - due) / t.every) + (0 if (at - due) % t.every == timedelta(0) else 1)
         if left >= 0:
             left -= skipped
             if left <= 0:
                 return None, 0
-        due += skipped * t.every
+        due = t.nth(skipped)
     return due, left
 
 
@@ -161,7 +184,12 @@ def initiator(sql: Sql, sched: dict, org_id: int) -> tuple[str | None, dict]:
 
 def advance(sql: Sql, due: Due, t: Timing, *, instance_id: int | None, error: str | None, at: datetime) -> None:
     """Move a fired row to its next time (or end it), releasing the claim."""
-    nxt = due.at + t.every if t.every is not None else None
+    if t.every is None:
+        nxt = None
+    elif t.months:  # the calendar month after this firing, counted from the first one
+        nxt = next_after(t, _utc(due.at) + timedelta(seconds=1))[0]
+    else:
+        nxt = due.at + t.every
     left = due.remaining - 1 if due.remaining > 0 else due.remaining
     ended = nxt is None or left == 0
     sql.run("UPDATE process_schedules SET next_at = ?, remaining = ?, fired = fired + 1, status = ?, "

@@ -3,7 +3,7 @@ import engine
 
 EXPECTED = {
     "ACTION_NAMES", "ActionInput", "AttachmentView", "CommentView", "DiagramView", "FormView", "HistoryEntry",
-    "Catalog", "FormDetail", "FormSummary", "ProblemView", "ProcessSummary", "VersionDetail", "VersionView",
+    "Catalog", "FormDetail", "FormSummary", "ProblemView", "ProcessSettings", "ProcessSummary", "SettingView", "VersionDetail", "VersionView",
     "NodeRef", "NodeState", "NotificationPage", "NotificationView", "Notifications", "PayloadTooLarge", "TaskDetail",
     "AccountLocked", "ActResult", "ClientInfo", "Conflict", "Database", "DefinitionInvalid", "DelegationCreate",
     "DelegationView", "Delegations", "EngineError", "EventView", "FieldProblem", "Finding", "Forbidden",
@@ -16,6 +16,8 @@ EXPECTED = {
     "change_password", "end_session", "export_workbook", "get_settings", "health", "import_workbook",
     "install_log_redaction", "login", "logout", "my_sessions", "now", "oidc_complete", "refresh", "search_events",
     "start_session", "CalendarDays", "DayView", "DeliveryView", "WebhookCreate", "WebhookView", "Webhooks",
+    "ProjectDetail", "ProjectReportView", "ProjectTaskView", "ProjectView", "list_projects", "project_detail",
+    "dues_ledger",
 }
 
 

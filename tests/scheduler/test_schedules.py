@@ -39,6 +39,23 @@ EACH_BRANCH = {"each": "branch", "initiator": "position:secretary"}
 
 
 @pytest.fixture
+def engine(db_url, tmp_path):
+    """The demo organisation without the shipped processes: their own schedules (三会一课, 党费 …)
+    would start instances in these tests' windows too."""
+    from engine.db import Database
+    from engine.setup import init
+    from tests.conftest import make_settings
+
+    empty = tmp_path / "no-shipped-processes"
+    empty.mkdir()
+    settings = make_settings(db_url, process_dir=empty)
+    database = Database(settings.database_url)
+    init(database, settings, demo=True)
+    yield WorkflowEngine(database, settings)
+    database.dispose()
+
+
+@pytest.fixture
 def t0():
     return now().replace(microsecond=0)
 
@@ -140,3 +157,36 @@ def test_a_date_start_fires_once(engine: WorkflowEngine, tmp_path, t0):
         [inst] = s.scalars(select(ProcessInstance).where(ProcessInstance.definition_key == "once_day")).all()
         assert s.get(User, inst.initiator_id).username == "dangwei"
         assert s.scalar(select(ProcessSchedule.status).where(ProcessSchedule.definition_key == "once_day")) == "ended"
+
+
+@pytest.mark.parametrize(("cycle", "expected"), [
+    # the 1st of every month stays the 1st; a 30-day step would give 03-03, 04-02 …
+    ("R/2027-01-01T09:00:00+08:00/P1M", ["2027-01-01", "2027-02-01", "2027-03-01", "2027-04-01", "2027-05-01"]),
+    # the 31st: the last day of shorter months, and the 31st again where there is one
+    ("R/2027-01-31T09:00:00+08:00/P1M", ["2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30", "2027-05-31"]),
+    # quarterly and yearly
+    ("R/2027-01-01T09:00:00+08:00/P3M", ["2027-01-01", "2027-04-01", "2027-07-01", "2027-10-01", "2028-01-01"]),
+    ("R/2027-10-01T09:00:00+08:00/P1Y", ["2027-10-01", "2028-10-01", "2029-10-01", "2030-10-01", "2031-10-01"]),
+])
+def test_month_cycles_keep_to_the_calendar(cycle, expected):
+    from datetime import datetime, timezone
+
+    from engine.clock import SHANGHAI
+    from engine.runtime.scripts import make_script_engine
+    from engine.scheduler.schedules import Timing, next_after, timing
+
+    class Ev:
+        def __init__(self, expression):
+            from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
+            self.event_definition = CycleTimerEventDefinition("t", f'"{expression}"')
+
+    t = timing(Ev(cycle), make_script_engine())
+    assert isinstance(t, Timing) and t.months in (1, 3, 12)
+    got, at = [], datetime(2026, 12, 1, tzinfo=timezone.utc)
+    for _ in range(5):
+        due, _left = next_after(t, at)
+        local = due.astimezone(SHANGHAI)
+        assert (local.hour, local.minute) == (9, 0)
+        got.append(local.date().isoformat())
+        at = due + timedelta(seconds=1)
+    assert got == expected
