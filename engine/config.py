@@ -82,6 +82,9 @@ class Settings(BaseSettings):
                              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     # A virus-scan hook: a command run on each uploaded file ({path} is replaced); non-zero refuses it.
     attachment_scan_command: str | None = None
+    # The font the PDFs djflow writes (the 党员组织关系介绍信) use: a .ttf/.otf/.ttc with Chinese glyphs;
+    # unset, Debian's fonts-noto-cjk (or fontconfig's zh-cn choice) is looked up (engine/party/letter.py).
+    pdf_font: str | None = None
     request_max_bytes: int = 2 * 1024 * 1024
     # Threads per serving process that run the engine for starts, actions and the inbox (api/deps.py).
     engine_threads: int = 2
