@@ -13,6 +13,7 @@ from api.auth.routes import router as auth_router
 from api.calendar.routes import router as calendar_router
 from api.definitions.routes import router as definitions_router
 from api.delegations.routes import router as delegations_router
+from api.dues.routes import router as dues_router
 from api.deps import request_id
 from api.fastlane import FastLane
 from api.forms.routes import router as forms_router
@@ -24,6 +25,7 @@ from api.notifications.routes import router as notifications_router
 from api.org_units.routes import router as org_units_router
 from api.people_io.routes import router as people_io_router
 from api.positions.routes import router as positions_router
+from api.projects.routes import router as projects_router
 from api.roles.routes import router as roles_router
 from api.security.routes import router as security_router
 from api.tasks.routes import router as tasks_router
@@ -54,7 +56,7 @@ from engine import (
 ROUTERS = [tasks_router, instances_router, health_router, auth_router, me_router, notifications_router,
            users_router, roles_router, security_router, delegations_router, audit_router, org_units_router,
            positions_router, people_io_router, oidc_router, files_router, definitions_router, forms_router,
-           webhooks_router, calendar_router, directory_router]
+           webhooks_router, calendar_router, directory_router, dues_router, projects_router]
 
 
 class Edge:
