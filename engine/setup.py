@@ -30,14 +30,17 @@ DEMO_ORGS = [
     ("sfj-jgdw", "机关党委", "party_committee", None),
     ("sfj-jgdw-zb1", "第一党支部", "branch", "sfj-jgdw"),
     ("sfj-jgdw-zb2", "第二党支部", "branch", "sfj-jgdw"),
+    ("sfj-jgdw-zb1-xz1", "第一党小组", "party_group", "sfj-jgdw-zb1"),
 ]
 # (username, name, department, branch, party status, [(role, org scope)], positions [(org, key)], in charge of [org])
 DEMO_USERS = [
     ("auditor", "审计员", "sfj-bgs", None, "none", [("auditor", None)], [], []),
     ("secadmin", "冯二", "sfj-bgs", None, "none", [("secadmin", None)], [], []),
-    ("designer", "陈三", "sfj-bgs", "sfj-jgdw-zb1", "full", [("designer", "sfj"), ("staff", None)], [], []),
-    ("staff1", "赵六", "sfj-cwk", "sfj-jgdw-zb1", "full", [("staff", None)], [], []),
-    ("kezhang", "钱七", "sfj-cwk", "sfj-jgdw-zb1", "full", [("staff", None)], [("sfj-cwk", "head")], []),
+    ("designer", "陈三", "sfj-bgs", "sfj-jgdw-zb1", "full", [("designer", "sfj"), ("staff", None)],
+     [("sfj-jgdw-zb1", "organization_member")], []),
+    ("staff1", "赵六", "sfj-cwk", "sfj-jgdw-zb1", "full", [("staff", None)], [("sfj-jgdw-zb1-xz1", "group_leader")], []),
+    ("kezhang", "钱七", "sfj-cwk", "sfj-jgdw-zb1", "full", [("staff", None)],
+     [("sfj-cwk", "head"), ("sfj-jgdw-zb1", "propaganda_member")], []),
     ("fenguan", "孙八", "sfj", "sfj-jgdw-zb1", "full", [("staff", None)], [("sfj", "deputy_head")], ["sfj-cwk"]),
     ("juzhang", "周九", "sfj", "sfj-jgdw-zb1", "full", [("staff", None)], [("sfj", "head")], []),
     ("shuji", "吴十", "sfj-bgs", "sfj-jgdw-zb1", "full", [("org_admin", "sfj-jgdw-zb1"), ("staff", None)],
@@ -47,6 +50,8 @@ DEMO_USERS = [
     ("zb2shuji", "褚四", "sfj-bgs", "sfj-jgdw-zb2", "full", [("org_admin", "sfj-jgdw-zb2"), ("staff", None)],
      [("sfj-jgdw-zb2", "secretary")], []),
     ("zb2member", "卫五", "sfj-bgs", "sfj-jgdw-zb2", "probationary", [("staff", None)], [], []),
+    # 入党申请人: starts 发展党员 in the demo (the branch of his unit receives the application)
+    ("rudang", "蒋二", "sfj-cwk", "sfj-jgdw-zb1", "none", [("staff", None)], [], []),
 ]
 DEMO_TERM_START = date(2024, 7, 1)
 

@@ -47,7 +47,8 @@ def test_create_move_history_and_tree(db_url):
     tree = client.get("/api/org-units/tree", params={"root_id": jgdw["id"]}, headers=admin).json()
     assert [c["code"] for c in tree[0]["children"]] == ["sfj-jgdw-zb2", "sfj-jgdw-zzb"]
     assert tree[0]["children"][1]["children"][0]["children"][0]["code"] == "sfj-jgdw-zb1-g1"
-    assert client.get("/api/org-units", params={"kind": "party_group"}, headers=admin).json()["total"] == 1
+    groups = client.get("/api/org-units", params={"kind": "party_group"}, headers=admin).json()
+    assert sorted(g["code"] for g in groups["items"]) == ["sfj-jgdw-zb1-g1", "sfj-jgdw-zb1-xz1"]  # + the demo's
     assert [o["code"] for o in client.get("/api/org-units", params={"q": "总支"}, headers=admin).json()["items"]] \
         == ["sfj-jgdw-zzb"]
 
@@ -149,9 +150,8 @@ def test_positions_rules_warnings_checks_and_in_charge(sqlite_url):
     assert r.status_code == 201, r.text
     people["dy8"] = r.json()["user"]["id"]
 
-    # the 7-person committee, then the 8th refused
-    for key, username in (("deputy_secretary", "designer"), ("organization_member", "staff1"),
-                          ("propaganda_member", "kezhang"), ("discipline_member", "fenguan"),
+    # the demo's 支委会 (书记 吴十, 组织委员 陈三, 宣传委员 钱七) grown to 7, then the 8th refused
+    for key, username in (("deputy_secretary", "staff1"), ("discipline_member", "fenguan"),
                           ("committee_member", "juzhang"), ("committee_member", "dangwei")):
         r = client.post("/api/positions", headers=admin, json={"org_unit_id": zb1, "key": key,
                                                                "user_id": people[username],
