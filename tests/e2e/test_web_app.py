@@ -364,3 +364,63 @@ def test_bulk_approve_moves_each_picked_task_on_with_one_opinion(pages):
         staff.goto(f"/instances/{instance_id}")
         expect(staff.locator(".ant-descriptions")).to_contain_text("孙八（分管领导审批）")
         expect(staff.get_by_test_id("history")).to_contain_text("批量同意")
+
+
+def test_a_designer_changes_a_local_setting_and_the_next_request_follows_it(pages):
+    """本单位参数: the setting shows as local practice with its default; a bad value is refused by
+    the server and shown beside the field; a good one publishes a new version, which the next
+    request follows (3000 元 goes on to 主要负责人 once the threshold is 2000); reset puts it back."""
+    page = pages.open()
+    pages.sign_in(page, "designer")
+    page.goto("/designer/processes/approval_chain")
+    page.get_by_test_id("process-settings").click()
+    drawer = page.get_by_test_id("settings-drawer")
+    expect(drawer).to_contain_text("须报主要负责人审批的金额")
+    expect(drawer).to_contain_text("未经证实")  # §6.1 [U]: no national figure
+    field = drawer.get_by_role("spinbutton")  # the amount_threshold input, the only number here
+    expect(field).to_have_value("5000")
+    pages.shot(page, "settings-drawer")
+    field.fill("2000")
+    page.get_by_test_id("settings-save").click()
+    expect(page.locator(".ant-message")).to_contain_text("版本")
+    expect(drawer).to_contain_text("恢复默认")
+    pages.shot(page, "settings-saved")
+
+    title = f"差旅-{secrets.token_hex(3)}"
+    staff = pages.open()
+    pages.sign_in(staff, "staff1")
+    instance_id = start_request(pages, staff, title, 3000)
+    approve(pages, "kezhang", title)
+    approve(pages, "fenguan", title)
+    staff.goto(f"/instances/{instance_id}")
+    expect(staff.get_by_test_id("instance-status")).to_have_text("运行中")
+    expect(staff.get_by_text("周九（主要负责人审批）")).to_be_visible()
+
+    drawer.get_by_role("button", name="恢复默认").click()
+    page.get_by_test_id("settings-save").click()
+    expect(drawer).not_to_contain_text("恢复默认")
+    expect(field).to_have_value("5000")
+
+
+LIBRARY = sorted(p.name for p in (Path(__file__).parents[2] / "process_definitions").iterdir()
+                 if (p / f"{p.name}.bpmn").is_file())
+
+
+def test_every_shipped_process_opens_in_the_modeler_with_nothing_left_out(pages):
+    """Each process of the library opens in the designer's bpmn-js modeler with every element
+    drawn (its diagram is complete) and no warning that something could not be read."""
+    page = pages.open()
+    pages.sign_in(page, "designer")
+    assert len(LIBRARY) >= 11
+    for key in LIBRARY:
+        page.goto(f"/designer/processes/{key}")
+        page.locator(".dj-modeler .djs-element.djs-shape").first.wait_for()
+        page.wait_for_load_state("networkidle")
+        ignored = page.get_by_test_id("process-ignored")
+        assert ignored.count() == 0, f"{key}: {ignored.text_content()}"
+        shapes = page.locator(".dj-modeler .djs-element.djs-shape").count()
+        bpmn = (Path(__file__).parents[2] / "process_definitions" / key / f"{key}.bpmn").read_text(encoding="utf-8")
+        assert shapes >= bpmn.count("<bpmndi:BPMNShape") > 3, key  # every shape of the file is on the canvas
+        # a diagram with a pool is a collaboration: the panel (and a save) still name the process
+        expect(page.get_by_test_id("properties").locator("input").first).to_have_value(key)
+        pages.shot(page, f"designer-{key}")

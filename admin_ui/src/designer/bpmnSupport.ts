@@ -12,6 +12,21 @@ export const SPIFF_MODDLE = {
     { name: "Properties", superClass: ["Element"], properties: [{ name: "properties", type: "Property", isMany: true }] },
     { name: "Property", superClass: ["Element"], properties: [
       { name: "name", isAttr: true, type: "String" }, { name: "value", isAttr: true, type: "String" }] },
+    // service tasks: <spiffworkflow:serviceTaskOperator id="member/status" resultVariable="…">
+    //   <spiffworkflow:parameters><spiffworkflow:parameter id="…" type="any" value="expr"/>…
+    //   <spiffworkflow:retry retries="3" backoff_base="2"/>
+    { name: "ServiceTaskOperator", superClass: ["Element"], properties: [
+      { name: "id", isAttr: true, type: "String" }, { name: "resultVariable", isAttr: true, type: "String" },
+      { name: "parameterList", type: "Parameters" }, { name: "retry", type: "Retry" }] },
+    { name: "Parameters", superClass: ["Element"], properties: [{ name: "parameters", type: "Parameter", isMany: true }] },
+    { name: "Parameter", superClass: ["Element"], properties: [
+      { name: "id", isAttr: true, type: "String" }, { name: "type", isAttr: true, type: "String" },
+      { name: "value", isAttr: true, type: "String" }] },
+    { name: "Retry", superClass: ["Element"], properties: [
+      { name: "retries", isAttr: true, type: "String" }, { name: "backoff_base", isAttr: true, type: "String" }] },
+    // scripts run before / after a task (call activities map their data with them)
+    { name: "PreScript", superClass: ["Element"], properties: [{ name: "value", isBody: true, type: "String" }] },
+    { name: "PostScript", superClass: ["Element"], properties: [{ name: "value", isBody: true, type: "String" }] },
   ],
 };
 

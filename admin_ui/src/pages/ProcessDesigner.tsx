@@ -14,6 +14,7 @@ import {
   INITIATOR_ORGS, ORG_LABELS, RULE_LABELS, RuleError, describeRule, formatRule, parseRule, type Rule, type RuleKind,
 } from "../designer/ruleBuilder";
 import { when } from "./Inbox";
+import { SettingsDrawer } from "./ProcessSettings";
 
 type Json = Record<string, unknown>;
 type Version = S["VersionView"];
@@ -96,6 +97,8 @@ export function ProcessDesigner() {
   const [askNew, setAskNew] = useState(routeKey === "new");
   const [error, setError] = useState("");
   const [loaded, setLoaded] = useState(false);
+  const [showSettings, setShowSettings] = useState(false);
+  const [ignored, setIgnored] = useState<string[]>([]);
 
   const svc = useCallback(<K extends keyof Services>(name: K): Services[K] => modeler.current!.get(name) as Services[K], []);
 
@@ -107,7 +110,10 @@ export function ProcessDesigner() {
   tRef.current = t;
   const open = useCallback(async (xml: string) => {
     try {
-      await modeler.current!.importXML(xml);
+      const { warnings } = await modeler.current!.importXML(xml);
+      // what the modeler could not read (elements or attributes of other tools): it is left out
+      // of what is saved, so say so instead of losing it quietly
+      setIgnored(((warnings ?? []) as unknown as { message?: string }[]).map((w) => String(w.message ?? w)));
       svc("canvas").zoom("fit-viewport");
       setLoaded(true);
       setSelected(null);
@@ -142,7 +148,7 @@ export function ProcessDesigner() {
   }, [routeKey, open]);
 
   const xml = async () => (await modeler.current!.saveXML({ format: true })).xml ?? "";
-  const processKey = () => svc("canvas").getRootElement().businessObject.id ?? key;
+  const processKey = () => processOf(svc("canvas").getRootElement().businessObject).id ?? key;
 
   const upload = async (path: string) => {
     const form = new FormData();
@@ -235,6 +241,9 @@ export function ProcessDesigner() {
           <Button onClick={validate} loading={busy === "validate"} data-testid="process-validate">{t("校验")}</Button>
           <Button onClick={() => save(false)} loading={busy === "save"} data-testid="process-save">{t("保存草稿")}</Button>
           <Button type="primary" onClick={() => save(true)} loading={busy === "publish"} data-testid="process-publish">{t("发布")}</Button>
+          {versions.some((v) => v.status === "published") && (
+            <Button onClick={() => setShowSettings(true)} data-testid="process-settings">{t("本单位参数")}</Button>
+          )}
           {versions.length > 0 && (
             <Select style={{ width: 220 }} placeholder={t("打开版本")} data-testid="process-versions"
               options={[...versions].sort((a, b) => b.version - a.version).map((v) => ({
@@ -244,6 +253,11 @@ export function ProcessDesigner() {
           )}
         </Space>
         {error && <Alert type="error" style={{ marginTop: 8 }} title={error} />}
+        {ignored.length > 0 && (
+          <Alert data-testid="process-ignored" type="warning" showIcon style={{ marginTop: 8 }}
+            title={t("打开时有 {n} 处内容无法识别，保存时将不会保留", { n: ignored.length })}
+            description={<List size="small" dataSource={ignored.slice(0, 20)} renderItem={(w) => <List.Item>{w}</List.Item>} />} />
+        )}
         {problems && (
           problems.length === 0
             ? <Alert data-testid="process-problems" type="success" showIcon style={{ marginTop: 8 }} title={t("校验通过")} />
@@ -267,6 +281,7 @@ export function ProcessDesigner() {
           </Card>
         </Col>
       </Row>
+      <SettingsDrawer processKey={key} open={showSettings} onClose={() => setShowSettings(false)} onSaved={() => loadVersions(key)} />
       <NewProcessDialog open={askNew} onCancel={() => setAskNew(false)}
         onOk={(k, n) => { setAskNew(false); setKey(""); setVersions([]); open(NEW_DIAGRAM(k, n)); }} />
     </Space>
@@ -292,15 +307,29 @@ function NewProcessDialog({ open, onOk, onCancel }: { open: boolean; onOk: (key:
   );
 }
 
+/** The process a diagram is about: the root itself, or, for a diagram drawn with a pool and lanes
+ * (a collaboration), the process of its first participant. */
+export function processOf(root: Moddle): Moddle {
+  if (root.$type === "bpmn:Collaboration") {
+    const ref = (root as unknown as { participants?: { processRef?: Moddle }[] }).participants?.find((p) => p.processRef)?.processRef;
+    if (ref) return ref;
+  }
+  return root;
+}
+
 function ProcessPanel({ svc }: { svc: <K extends keyof Services>(n: K) => Services[K] }) {
   const t = useT();
   const root = svc("canvas").getRootElement();
+  const proc = processOf(root.businessObject);
+  const rename = (name: string) => {
+    if (proc === root.businessObject) svc("modeling").updateProperties(root, { name });
+    else proc.name = name;  // a pool's process has no shape of its own: set it on the model
+  };
   return (
     <Form layout="vertical" size="small">
-      <Form.Item label={t("流程标识")}><Input value={root.businessObject.id} disabled /></Form.Item>
+      <Form.Item label={t("流程标识")}><Input value={proc.id} disabled /></Form.Item>
       <Form.Item label={t("名称")}>
-        <Input data-testid="process-name" defaultValue={root.businessObject.name}
-               onChange={(e) => svc("modeling").updateProperties(root, { name: e.target.value })} />
+        <Input data-testid="process-name" defaultValue={proc.name} onChange={(e) => rename(e.target.value)} />
       </Form.Item>
       <Typography.Text type="secondary">{t("选中一个节点以设置它的属性")}</Typography.Text>
     </Form>
@@ -396,6 +425,10 @@ function ElementPanel({ element, svc, forms }: {
             <FieldPermissions formKey={props.formJsonSchemaFilename} value={props.fieldPermissions}
                               onChange={(v) => setProp("fieldPermissions", v)} />
           )}
+          <Form.Item label={t("表单值记入流程数据")} tooltip={t("打开后，本节点填写的值以字段名记入流程数据，网关条件和后续节点可直接使用（如会议记录、表决结果）")}>
+            <Switch data-testid="element-merge" checked={props.mergeData === "true"} onChange={(v) => setProp("mergeData", v ? "true" : undefined)} />
+          </Form.Item>
+          <GuardsEditor value={props.guards} onChange={(v) => setProp("guards", v)} />
         </>
       )}
     </Form>
@@ -495,6 +528,50 @@ function FieldPermissions({ formKey, value, onChange }: { formKey: string; value
               options={[{ value: "edit", label: t("可编辑") }, { value: "read", label: t("只读") }, { value: "hidden", label: t("隐藏") }]} />
           ) },
         ]} />
+    </Form.Item>
+  );
+}
+
+interface Guard { rule: string; message: string; field?: string }
+
+/** 办理前校验 (the `guards` property): each row is an expression that must hold when the node is
+ * submitted or approved, the message shown when it does not, and the field it is about. The
+ * server checks the expressions when the process is validated. */
+function GuardsEditor({ value, onChange }: { value?: string; onChange: (v: string | undefined) => void }) {
+  const t = useT();
+  const parsed = useMemo((): Guard[] | null => {
+    if (!value) return [];
+    try {
+      const v = JSON.parse(value);
+      return Array.isArray(v) ? (v as Guard[]) : null;
+    } catch {
+      return null;
+    }
+  }, [value]);
+  const [rows, setRows] = useState<Guard[]>(parsed ?? []);
+  if (parsed === null) {
+    return <Form.Item label={t("办理前校验")}><Alert type="warning" title={t("校验规则不是合法的 JSON，请在 XML 中修改")} /></Form.Item>;
+  }
+  const write = (next: Guard[]) => {
+    setRows(next);
+    const kept = next.filter((g) => g.rule.trim() && g.message.trim())
+      .map((g) => (g.field?.trim() ? { rule: g.rule.trim(), message: g.message.trim(), field: g.field.trim() }
+                                   : { rule: g.rule.trim(), message: g.message.trim() }));
+    onChange(kept.length ? JSON.stringify(kept) : undefined);
+  };
+  const edit = (i: number, part: Partial<Guard>) => write(rows.map((g, n) => (n === i ? { ...g, ...part } : g)));
+  return (
+    <Form.Item label={t("办理前校验")} tooltip={t("每条是一个必须成立的表达式，如 age_on(initiator['birth_date'], today()) >= 18；不成立时拒绝提交并提示")}>
+      <Space orientation="vertical" style={{ width: "100%" }} data-testid="element-guards">
+        {rows.map((g, i) => (
+          <Card key={i} size="small" extra={<Button size="small" type="link" danger onClick={() => write(rows.filter((_, n) => n !== i))}>{t("删除")}</Button>}>
+            <Input.TextArea autoSize placeholder={t("条件表达式")} defaultValue={g.rule} onBlur={(e) => edit(i, { rule: e.target.value })} />
+            <Input style={{ marginTop: 4 }} placeholder={t("不满足时的提示")} defaultValue={g.message} onBlur={(e) => edit(i, { message: e.target.value })} />
+            <Input style={{ marginTop: 4 }} placeholder={t("相关字段（可选）")} defaultValue={g.field} onBlur={(e) => edit(i, { field: e.target.value })} />
+          </Card>
+        ))}
+        <Button size="small" onClick={() => setRows([...rows, { rule: "", message: "" }])}>{t("添加校验")}</Button>
+      </Space>
     </Form.Item>
   );
 }
