@@ -239,6 +239,11 @@ class Catalog:
                 row = latest_process(s, key)
                 if row is None:
                     raise NotFound(f"流程 {key} 没有已发布的版本")
+                draft = s.scalar(select(func.max(ProcessDefinition.version)).where(
+                    ProcessDefinition.key == key, ProcessDefinition.status == "draft",
+                    ProcessDefinition.version > row.version))
+                if draft is not None:  # the new version would outrank the draft, which then never takes effect
+                    raise Conflict(f"流程 {key} 有未发布的草稿（版本 {draft}）：请先发布草稿，再修改参数")
                 specs = dict((row.settings or {}).get("settings") or {})
                 problems, changes = [], {}
                 for name, value in values.items():

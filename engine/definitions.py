@@ -338,6 +338,12 @@ def setting_problem(spec: dict, value) -> str | None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
+    import json
+
+    try:  # NaN and Infinity are not JSON, and no limit holds them back (NaN < 0 and NaN > 0 are false)
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return "应为有限的数值"
     schema = setting_schema(spec)
     try:
         Draft202012Validator.check_schema(schema)

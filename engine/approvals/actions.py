@@ -147,6 +147,9 @@ def take_data(engine, unit: Unit, row: TaskRow, node: NodeConfig, data: dict | N
             edits[k] = v
         elif current.get(k) != v or k not in current:
             problems.append(FieldProblem(k, "隐藏字段，不能提交" if perms.get(k) == "hidden" else "只读字段，不能修改"))
+    if form is not None:
+        for k, v in own.items():
+            problems += readonly_changes((form.schema.get("properties") or {}).get(k), v, current.get(k), k)
     if problems:
         raise InvalidInput("提交了不允许修改的字段：" + "、".join(p.field for p in problems), errors=problems)
     if form is not None:
@@ -162,6 +165,38 @@ def take_data(engine, unit: Unit, row: TaskRow, node: NodeConfig, data: dict | N
             if found:
                 raise InvalidInput("修改的字段有误：" + "；".join(f"{p.field} {p.reason}" for p in found), errors=found)
     return own, edits
+
+
+def _has_readonly(schema) -> bool:
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("readOnly") is True:
+        return True
+    return any(_has_readonly(v) for v in (schema.get("properties") or {}).values()) or _has_readonly(schema.get("items"))
+
+
+def readonly_changes(schema, submitted, current, path: str) -> list[FieldProblem]:
+    """A form's `readOnly` parts (what a step shows but must not change: the month being collected,
+    the members a finding is about) compared with the instance's data: any change is refused, so
+    what a later gateway or operator reads is what the process put there, not what was typed."""
+    if not isinstance(schema, dict):
+        return []
+    if schema.get("readOnly") is True:
+        return [] if submitted == current else [FieldProblem(path, "只读字段，不能修改")]
+    out: list[FieldProblem] = []
+    props = schema.get("properties")
+    if isinstance(props, dict) and isinstance(submitted, dict):
+        for k, v in submitted.items():
+            out += readonly_changes(props.get(k), v, current.get(k) if isinstance(current, dict) else None,
+                                    f"{path}/{k}")
+    items = schema.get("items")
+    if isinstance(items, dict) and isinstance(submitted, list) and _has_readonly(items):
+        before = current if isinstance(current, list) else []
+        if len(submitted) != len(before):
+            return out + [FieldProblem(path, "含只读内容的列表不能增删行")]
+        for n, (v, c) in enumerate(zip(submitted, before)):
+            out += readonly_changes(items, v, c, f"{path}/{n}")
+    return out
 
 
 def check_guards(unit: Unit, node: NodeConfig, data: dict) -> None:

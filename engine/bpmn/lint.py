@@ -35,6 +35,7 @@ _ENUMS = {
     "opinionRequired": {"true", "false"},
     "signatureRequired": {"true", "false"},
     "mergeData": {"true", "false"},
+    "confidential": {"true", "false"},
 }
 
 

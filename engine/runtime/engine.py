@@ -297,7 +297,28 @@ class WorkflowEngine:
         if view.instance_id is None:
             raise NotFound(f"附件 {attachment_id} 不存在")
         self._check_visible(principal, view.instance_id, missing=f"附件 {attachment_id} 不存在或您无权查看")
+        if view.purpose in SENSITIVE_PURPOSES:
+            self._sensitive_download(principal, view)
         return view, attachments.blob_path(self.settings, view.sha256)
+
+    def _sensitive_download(self, principal: Principal, view: AttachmentView) -> None:
+        """A document carrying a person's ID number in clear (the 介绍信) goes to the person
+        themselves or to a holder of user.unmask over them — not to everyone who can see the
+        instance (抄送, 转办, earlier approvers) — and each download is audited like an unmasking."""
+        from engine.models import ProcessInstance, User
+
+        with self.db.read() as s:
+            member = s.get(User, s.get(ProcessInstance, view.instance_id).initiator_id)
+            if member.id != principal.user_id:
+                try:
+                    principal.require_person(s, "user.unmask", member)
+                except (Forbidden, NotFound):
+                    raise Forbidden(f"「{view.filename}」载有{member.display_name}的身份证号码，"
+                                    "只有本人和有权查看其敏感信息的人员可以下载") from None
+        with self.db.transaction() as sql:
+            append_events(sql, [NewEvent("attachment.download", principal.user_id, None, view.instance_id, None, {
+                "attachment_id": view.id, "filename": view.filename, "purpose": view.purpose,
+                "subject_user_id": member.id, **principal.client.audit()})], hash_alg=self.settings.audit_hash)
 
     # -- queries --------------------------------------------------------------------------
     def list_tasks(self, *, username: str, status: str = "open") -> list[TaskView]:
@@ -417,7 +438,15 @@ class WorkflowEngine:
         """One instance, if the caller started it, has or had a task in it, or their
         instance.read scope covers the initiator; NotFound otherwise (no existence leak)."""
         self._check_visible(principal, instance_id)
-        return self.instance(instance_id=instance_id)
+        view = self.instance(instance_id=instance_id)
+        with self.db.transaction(write=False) as sql:
+            d = self.definitions.get(sql, sql.row("SELECT definition_id FROM process_instances WHERE id = ?",
+                                                  (instance_id,))[0])
+        secret = confidential_nodes(d.nodes)
+        for t in view.tasks:  # a secret ballot (民主测评): what each person filled in is theirs alone
+            if t.node_id in secret and t.assignee != principal.username:
+                t.data = None
+        return view
 
     def list_instances(self, *, principal: Principal, status: str | None = None, key: str | None = None,
                        mine: bool = False, q: str | None = None, initiator: str | None = None,
@@ -948,6 +977,11 @@ def _actor(sql: Sql, username: str, need: str, principal: Principal | None) -> U
                 principal.branch_id)
 
 
+def confidential_nodes(nodes: dict) -> set[str]:
+    """Nodes marked `confidential`: the values each assignee submits there are shown to nobody else."""
+    return {n for n, raw in (nodes or {}).items() if (raw.get("properties") or {}).get("confidential") == "true"}
+
+
 def initiator_facts(sql: Sql, user_id: int) -> dict:
     """What a process may need to know of the person starting it (its guards: 年满十八岁, which
     branch, which 政治面貌), taken from the person's record at the start, never from what they type."""
@@ -1041,6 +1075,7 @@ def _instance_view(r: tuple) -> InstanceView:
                         business_key=r[9])
 
 
+SENSITIVE_PURPOSES = ("letter",)  # attachments that carry the instance's person's ID number in clear
 _ATTACHMENT_SQL = ("SELECT a.id, a.instance_id, a.filename, a.content_type, a.size, a.sha256, a.purpose, u.username, "
                    "u.display_name, a.created_at FROM attachments a JOIN users u ON u.id = a.uploaded_by")
 

@@ -313,6 +313,14 @@ def _archive_snapshot(unit, t, p: dict, settings) -> dict:
     sql = unit.sql
     name = str(p.get("name") or f"instance-{unit.inst.id}-archive")[:120]
     data = {k: v for k, v in t.data.items() if not k.startswith("spiff__")}
+    from engine.runtime.engine import confidential_nodes
+
+    secret = confidential_nodes(unit.d.nodes)
+    if secret and isinstance(data.get("approvals"), dict):  # a secret ballot stays secret in the archive
+        data["approvals"] = {
+            node: ({**a, "data": None, "votes": [{k: v for k, v in vote.items() if k != "data"}
+                                                  for vote in a.get("votes") or []]} if node in secret else a)
+            for node, a in data["approvals"].items()}
     content = json.dumps({"instance_id": unit.inst.id, "title": unit.inst.title, "definition": unit.d.key,
                           "version": unit.d.version, "archived_at": unit.at.isoformat(), "data": data},
                          ensure_ascii=False, sort_keys=True, indent=2, default=str).encode("utf-8")

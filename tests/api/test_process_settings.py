@@ -117,3 +117,28 @@ def test_saving_from_the_modeler_keeps_the_process_json(client):
     assert client.get(URL, headers=staff).json()["settings"][0]["value"] == 2000
     started = client.post("/api/process-instances", headers=staff, json={"key": "approval_chain", "data": REQUEST})
     assert approve_up_to_fenguan(client, staff, started.json()["instance_id"])["status"] == "running"
+
+
+def test_a_value_that_is_not_a_finite_number_is_refused(client):
+    designer = login(client, "designer")
+    for raw in ('{"values": {"amount_threshold": NaN}}', '{"values": {"amount_threshold": Infinity}}'):
+        r = client.put(URL, headers={**designer, "Content-Type": "application/json"}, content=raw)
+        assert r.status_code == 422, r.text
+        assert {"field": "values/amount_threshold", "reason": "应为有限的数值"} in [
+            {"field": e["field"], "reason": e["reason"]} for e in r.json()["errors"]]
+    assert client.get(URL, headers=designer).json()["version"] == 1
+
+
+def test_settings_wait_for_a_pending_draft(client):
+    """A settings version would outrank a draft saved before it, and the draft, published later,
+    would never be what new instances start on: the change is refused until the draft is published."""
+    designer = login(client, "designer")
+    xml = client.get("/api/process-definitions/approval_chain/versions/1", headers=designer).json()["bpmn_xml"]
+    draft = client.post("/api/process-definitions", headers=designer, files={
+        "file": ("approval_chain.bpmn", xml.replace("分管领导审批", "分管领导审核").encode(), "application/xml")})
+    assert (draft.status_code, draft.json()["status"]) == (201, "draft")
+    r = client.put(URL, headers=designer, json={"values": {"amount_threshold": 2000}})
+    assert r.status_code == 409 and "草稿" in r.json()["detail"]
+    client.post("/api/process-definitions/approval_chain/publish", headers=designer, json={"version": 2})
+    r = client.put(URL, headers=designer, json={"values": {"amount_threshold": 2000}})
+    assert (r.status_code, r.json()["version"]) == (200, 3)

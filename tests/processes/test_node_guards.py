@@ -178,3 +178,94 @@ def test_a_parameter_named_like_an_element_is_named_before_spiff_misreads_it(tmp
     problems = validate_paths([FORMS / "multi_request", folder], settings)
     assert [p.code for p in problems] == ["DJ705"]
     assert "status" in problems[0].message and "另取一个 id" in problems[0].message
+
+
+RO_FORM = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "核对", "type": "object",
+           "properties": {
+               "month": {"type": "string", "title": "月份", "readOnly": True},
+               "items": {"type": "array", "title": "名单", "items": {"type": "object", "properties": {
+                   "member": {"type": "string", "title": "党员", "readOnly": True},
+                   "reason": {"type": "string", "title": "理由"}}}}}}
+
+
+def write_readonly(folder: Path) -> Path:
+    """submit → a script puts the month and the list in the data → 核对 (kezhang, the form above,
+    mergeData) → end."""
+    form = folder / "ro_check"
+    form.mkdir(parents=True)
+    (form / "schema.json").write_text(json.dumps(RO_FORM, ensure_ascii=False), encoding="utf-8")
+    d = folder / "ro_proc"
+    d.mkdir()
+    script = "month = '2026-12'\nitems = [{'member': 'staff1'}, {'member': 'kezhang'}]"
+    body = (
+        '<bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>'
+        '<bpmn:userTask id="submit_request" name="发起申请"><bpmn:extensionElements><spiffworkflow:properties>'
+        + props(formJsonSchemaFilename="multi_request", assignee="initiator")
+        + '</spiffworkflow:properties></bpmn:extensionElements><bpmn:incoming>f0</bpmn:incoming>'
+        '<bpmn:outgoing>f1</bpmn:outgoing></bpmn:userTask>'
+        f'<bpmn:scriptTask id="prefill"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>'
+        f'<bpmn:script>{script}</bpmn:script></bpmn:scriptTask>'
+        '<bpmn:userTask id="check" name="核对"><bpmn:extensionElements><spiffworkflow:properties>'
+        + props(formJsonSchemaFilename="ro_check", assignee="user:kezhang", mergeData="true")
+        + '</spiffworkflow:properties></bpmn:extensionElements><bpmn:incoming>f2</bpmn:incoming>'
+        '<bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>'
+        '<bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>'
+        '<bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="submit_request" />'
+        '<bpmn:sequenceFlow id="f1" sourceRef="submit_request" targetRef="prefill" />'
+        '<bpmn:sequenceFlow id="f2" sourceRef="prefill" targetRef="check" />'
+        '<bpmn:sequenceFlow id="f3" sourceRef="check" targetRef="end" />')
+    (d / "ro_proc.bpmn").write_text(
+        f'<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions {NS} id="defs" targetNamespace="https://djflow.cn/bpmn">'
+        f'<bpmn:process id="ro_proc" name="只读字段" isExecutable="true">{body}</bpmn:process></bpmn:definitions>',
+        encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(("data", "field"), [
+    ({"month": "2000-01"}, "month"),  # the month a later step reads
+    ({"month": "2026-12", "items": [{"member": "juzhang", "reason": "x"}, {"member": "kezhang"}]}, "items/0/member"),
+    ({"month": "2026-12", "items": [{"member": "staff1"}, {"member": "kezhang"}, {"member": "juzhang"}]}, "items"),
+])
+def test_a_form_s_read_only_parts_cannot_be_changed(engine: WorkflowEngine, db, settings, tmp_path, data, field):
+    folder = write_readonly(tmp_path)
+    with db.unit_of_work() as s:
+        from engine.definitions import deploy_paths
+        deploy_paths(s, [FORMS / "multi_request", folder / "ro_check", folder / "ro_proc"], settings)
+    started = engine.start(key="ro_proc", username="staff1", data={"title": "核对", "amount": 1})
+    task = only_task(engine, "kezhang")
+    with pytest.raises(InvalidInput) as refused:
+        engine.act(task_id=task.id, action="approve", username="kezhang", data=data)
+    assert [(p.field, p.reason) for p in refused.value.errors] == [
+        (field, "只读字段，不能修改" if field != "items" else "含只读内容的列表不能增删行")]
+    # unchanged read-only parts with the editable ones filled in are accepted and merged
+    done = engine.act(task_id=task.id, action="approve", username="kezhang", data={
+        "month": "2026-12", "items": [{"member": "staff1", "reason": "已交"}, {"member": "kezhang", "reason": "补交"}]})
+    assert done.instance_status == "completed"
+    assert engine.instance(instance_id=started.instance_id).status == "completed"
+
+
+def test_a_confidential_node_shows_each_person_only_what_they_filled_in(engine: WorkflowEngine, db, settings,
+                                                                          tmp_path):
+    """民主测评 is a secret ballot: in the instance's history each rater sees their own form values,
+    nobody else's (not the initiator, not the other raters)."""
+    from engine.identity.principal import load_principal
+    from tests.support.processes import node, write_process
+
+    folder = write_process(tmp_path, "secret_vote", [node("vote", "民主测评", "field:approvers",
+                                                           approveMethod="all", confidential="true")])
+    deploy(db, settings, folder)
+    started = engine.start(key="secret_vote", username="staff1",
+                           data={"title": "测评", "amount": 1, "approvers": ["kezhang", "fenguan"]})
+    for who, grade in (("kezhang", "优秀"), ("fenguan", "合格")):
+        engine.act(task_id=only_task(engine, who).id, action="approve", username=who, data={"opinion": grade})
+    assert engine.instance(instance_id=started.instance_id).status == "completed"
+
+    def seen(username: str) -> dict:
+        with db.read() as s:
+            principal = load_principal(s, s.scalar(select(User.id).where(User.username == username)))
+        view = engine.visible_instance(principal=principal, instance_id=started.instance_id)
+        return {t.assignee: t.data for t in view.tasks if t.node_id == "vote"}
+
+    assert seen("kezhang") == {"kezhang": {"opinion": "优秀"}, "fenguan": None}
+    assert seen("fenguan") == {"kezhang": None, "fenguan": {"opinion": "合格"}}
+    assert seen("staff1") == {"kezhang": None, "fenguan": None}

@@ -606,3 +606,32 @@ def test_a_configured_font_that_is_missing_refuses_the_letter_with_what_to_insta
     with pytest.raises(ProcessError, match="DJFLOW_PDF_FONT 指向的字体文件 /nonexistent/font.ttc 不存在；请安装"):
         channel(rt1, **PAPER)
     assert only_task(rt1, "dangwei").node_id == "rt_channel"
+
+
+def test_the_letter_with_the_id_number_goes_only_to_the_member_and_those_who_may_unmask(rt1: WorkflowEngine):
+    """The 介绍信 carries the ID number in clear: the receiving secretary, who can see the instance
+    through his task, may not download it; the member and 郑一 (org_admin of 机关党委, user.unmask)
+    may, and each download is an audit event naming whose number it was."""
+    from engine import Forbidden
+
+    iid = to_committee(rt1)
+    channel(rt1, **PAPER)
+    with rt1.db.transaction(write=False) as sql:
+        [aid] = [r[0] for r in sql.rows("SELECT id FROM attachments WHERE instance_id = ? AND purpose = 'letter'",
+                                        (iid,))]
+
+    def principal(username: str):
+        with rt1.db.read() as s:
+            return load_principal(s, s.scalar(select(User.id).where(User.username == username)))
+
+    with pytest.raises(Forbidden, match="身份证号码"):
+        rt1.attachment(principal=principal("jsdw"), attachment_id=aid)
+    for who in ("staff1", "dangwei"):
+        view, path = rt1.attachment(principal=principal(who), attachment_id=aid)
+        assert view.purpose == "letter" and path.read_bytes().startswith(b"%PDF-")
+    with rt1.db.read() as s:
+        downloads = s.scalars(select(AuditEvent).where(AuditEvent.action == "attachment.download")
+                              .order_by(AuditEvent.seq)).all()
+        staff1 = s.scalar(select(User.id).where(User.username == "staff1"))
+    assert [e.payload["subject_user_id"] for e in downloads] == [staff1, staff1]
+    assert all(e.payload["purpose"] == "letter" for e in downloads)
