@@ -82,6 +82,87 @@ def make_settings(url: str, **overrides) -> Settings:
     return Settings(**values)
 
 
+_TEMPLATES: dict[str, str] = {}  # "sqlite": a file, "postgres": a database name, made once per session
+_TEMPLATE_KEYS: dict[str, list[Path]] = {}
+
+
+def _restore_keys(kind: str) -> None:
+    for saved in _TEMPLATE_KEYS.get(kind, []):
+        shutil.copy2(saved, AUDIT_KEY_DIR / saved.name)
+        (AUDIT_KEY_DIR / saved.name).with_suffix(".pub").unlink(missing_ok=True)
+
+
+def _template(kind: str) -> str:
+    """A database made by `init --demo` with the default test settings, once per test session."""
+    if kind in _TEMPLATES:
+        return _TEMPLATES[kind]
+    if kind == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix="djflow-demo-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        url = f"sqlite:///{folder / 'djflow.db'}"
+    else:
+        name = f"djflow_test_template_{secrets.token_hex(6)}"
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+
+        def drop():
+            dropper = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with dropper.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            dropper.dispose()
+        atexit.register(drop)
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    before = set(AUDIT_KEY_DIR.iterdir())
+    database = Database(url)
+    init(database, make_settings(url), demo=True)
+    database.dispose()
+    # the log key init made: a test that rotates it deletes its private half from the shared key
+    # directory, so every copy of the template puts it back (engine/audit/keys.py)
+    keep = Path(tempfile.mkdtemp(prefix="djflow-template-keys-"))
+    atexit.register(shutil.rmtree, keep, True)
+    for made in set(AUDIT_KEY_DIR.iterdir()) - before:
+        shutil.copy2(made, keep / made.name)
+    _TEMPLATE_KEYS[kind] = sorted(keep.iterdir())
+    if kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(folder / "djflow.db") as conn:  # everything into the file itself
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _TEMPLATES[kind] = str(folder / "djflow.db")
+    else:
+        _TEMPLATES[kind] = name
+    return _TEMPLATES[kind]
+
+
+def init_demo(db: Database, settings: Settings) -> None:
+    """Make the database of `settings` what `djflow init --demo` makes. With the default test
+    settings (most tests) it is a copy of one database init made at the start of the session —
+    a file copy on SQLite, CREATE DATABASE … TEMPLATE on PostgreSQL — instead of running the
+    migrations and deploying the whole library again for every test; otherwise it is init itself."""
+    url = settings.database_url
+    default = make_settings(url)
+    target = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if settings.model_dump() != default.model_dump() or (target is not None and target.exists()
+                                                          and target.stat().st_size):
+        init(db, settings, demo=True)
+        return
+    if target is not None:
+        shutil.copyfile(_template("sqlite"), target)
+        _restore_keys("sqlite")
+        return
+    name = url.rsplit("/", 1)[1]
+    template = _template("postgres")
+    db.dispose()  # no connection may be open to the database being replaced
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+    _restore_keys("postgres")
+
+
 @pytest.fixture
 def settings(db_url) -> Settings:
     return make_settings(db_url)
@@ -97,7 +178,7 @@ def db(settings):
 @pytest.fixture
 def engine(db, settings) -> WorkflowEngine:
     """A database initialised like `djflow init --demo`, and an engine on it."""
-    init(db, settings, demo=True)
+    init_demo(db, settings)
     return WorkflowEngine(db, settings)
 
 
@@ -106,6 +187,6 @@ def sqlite_engine(sqlite_url) -> WorkflowEngine:
     """The demo database on SQLite only, for tests whose subject is not the database."""
     settings = make_settings(sqlite_url)
     database = Database(sqlite_url)
-    init(database, settings, demo=True)
+    init_demo(database, settings)
     yield WorkflowEngine(database, settings)
     database.dispose()

@@ -5,8 +5,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from engine import Database, WorkflowEngine
-from engine.setup import init
-from tests.conftest import DEMO_PASSWORD, make_settings
+from tests.conftest import DEMO_PASSWORD, init_demo, make_settings
 
 ADMIN_PASSWORD = "Admin-pass-2026"
 # What login() changes an initial password to.
@@ -16,7 +15,7 @@ CHANGED_PASSWORD = "Changed-pass-2027"
 def demo_client(url: str, **overrides) -> TestClient:
     settings = make_settings(url, **overrides)
     db = Database(url)
-    init(db, settings, demo=True)
+    init_demo(db, settings)
     return TestClient(create_app(settings, WorkflowEngine(db, settings)))
 
 
