@@ -30,7 +30,7 @@ DEMO_ORGS = [
     ("sfj-jgdw", "机关党委", "party_committee", None),
     ("sfj-jgdw-zb1", "第一党支部", "branch", "sfj-jgdw"),
     ("sfj-jgdw-zb2", "第二党支部", "branch", "sfj-jgdw"),
-    ("sfj-jgdw-zb1-xz1", "第一党小组", "party_group", "sfj-jgdw-zb1"),
+    ("sfj-jgdw-zb1-xz1", "第一党支部第一党小组", "party_group", "sfj-jgdw-zb1"),
 ]
 # (username, name, department, branch, party status, [(role, org scope)], positions [(org, key)], in charge of [org])
 DEMO_USERS = [

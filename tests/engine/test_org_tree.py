@@ -80,7 +80,8 @@ def test_a_move_rewrites_the_subtree_keeps_history_and_scoping_follows(engine):
     history = tree.history(admin, zb1)
     assert [(h.action, h.old_parent_id, h.new_parent_id, h.old_path, h.new_path) for h in history] == [
         ("move", jgdw, zzb.id, old_zb1_path, moved.path)]
-    assert history[0].changes == {"subtree_units": 2} and history[0].changed_by_name == "系统管理员"
+    # zb1, the demo's 第一党支部第一党小组 and the new group
+    assert history[0].changes == {"subtree_units": 3} and history[0].changed_by_name == "系统管理员"
     assert [h.action for h in tree.history(admin, group.id)] == ["create"]
     with engine.db.read() as s:
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "org.move")).one()
@@ -91,7 +92,7 @@ def test_a_move_rewrites_the_subtree_keeps_history_and_scoping_follows(engine):
     committee = roots["sfj-jgdw"]
     assert [c.code for c in committee.children] == ["sfj-jgdw-zb2", "sfj-jgdw-zzb"]
     assert [c.code for c in committee.children[1].children] == ["sfj-jgdw-zb1"]
-    assert [c.code for c in committee.children[1].children[0].children] == ["sfj-jgdw-zb1-g1"]
+    assert [c.code for c in committee.children[1].children[0].children] == ["sfj-jgdw-zb1-g1", "sfj-jgdw-zb1-xz1"]
 
     # scopes are paths: the branch secretary still reaches the branch and its group, not zb2;
     # the 党委 secretary reaches everything below the moved branch through the new path
@@ -162,7 +163,9 @@ def test_dissolving_is_refused_while_children_or_members_remain(sqlite_engine):
     assert "2 个未撤销的下级组织：第一党支部、第二党支部" in exc.value.errors[0].reason
     with pytest.raises(Conflict) as exc:
         tree.update(admin, zb1, OrgUnitUpdate(status="dissolved", name="改名"))
-    assert [p.field for p in exc.value.errors] == ["status"] and "7 名人员" in exc.value.errors[0].reason
+    reasons = [(p.field, p.reason) for p in exc.value.errors]
+    assert [f for f, _ in reasons] == ["status", "status"]  # its 党小组 and its 8 people
+    assert "第一党支部第一党小组" in reasons[0][1] and "8 名人员" in reasons[1][1]
     assert fingerprint(engine) == before
 
     # an empty branch dissolves; its posts end and its 分管 goes
@@ -219,7 +222,7 @@ def test_out_of_scope_units_cannot_be_seen_or_changed(engine):
     assert seen == {"sfj": True, "sfj-cwk": False, "sfj-jgdw": True, "sfj-jgdw-zb1": False}
     assert [(n.code, [c.code for c in n.children]) for n in tree.tree(staff1)] == [
         ("sfj", ["sfj-cwk"]), ("sfj-jgdw", ["sfj-jgdw-zb1"])]
-    assert [p.username for p in positions.list(staff1, org_id=zb1)] == ["shuji"]
+    assert sorted(p.username for p in positions.list(staff1, org_id=zb1)) == ["designer", "kezhang", "shuji"]
     with pytest.raises(NotFound):
         positions.list(staff1, org_id=jgdw)  # names only above their own units
     with pytest.raises(Forbidden):
@@ -233,15 +236,15 @@ def test_out_of_scope_units_cannot_be_seen_or_changed(engine):
 
 
 # -- positions and the §5 rules -------------------------------------------------------------------
-COMMITTEE = ["deputy_secretary", "organization_member", "propaganda_member", "discipline_member",
-             "committee_member", "committee_member"]
+# the demo's 支委会 of 第一党支部 is 书记 吴十, 组织委员 陈三 and 宣传委员 钱七; these make it 7
+COMMITTEE = ["deputy_secretary", "discipline_member", "committee_member", "committee_member"]
 
 
 def test_the_eighth_committee_member_is_refused(engine):
     positions, admin = Positions(engine.db, engine.settings), who(engine, "admin")
     zb1 = org_id(engine, "sfj-jgdw-zb1")
     extra = member(engine, "dangyuan8", "sfj-jgdw-zb1")
-    people = ["designer", "staff1", "kezhang", "fenguan", "juzhang", "dangwei"]  # shuji is the secretary
+    people = ["staff1", "fenguan", "juzhang", "dangwei"]
     for key, username in zip(COMMITTEE, people, strict=True):
         done = positions.assign(admin, PositionAssign(org_unit_id=zb1, key=key, user_id=user_id(engine, username),
                                                       starts_on=date(2024, 7, 1), ends_on=date(2027, 6, 30)))
@@ -253,7 +256,7 @@ def test_the_eighth_committee_member_is_refused(engine):
     assert problems(exc)["key"] == "第一党支部的支部委员会已有 7 人，一般不超过 7 人，不能再增加委员"
     assert fingerprint(engine) == before
     # a member already on the committee may take a second post
-    positions.assign(admin, PositionAssign(org_unit_id=zb1, key="committee_member", user_id=user_id(engine, "staff1")))
+    positions.assign(admin, PositionAssign(org_unit_id=zb1, key="committee_member", user_id=user_id(engine, "kezhang")))
     # once a term ends, the place is free again
     old = positions.list(admin, org_id=zb1, key="discipline_member")[0]
     positions.end(admin, old.id)
@@ -299,6 +302,9 @@ def test_warnings_are_reported_with_their_rule_and_source(sqlite_engine):
         who(engine, "admin")
     zb1, zb2, jgdw = (org_id(engine, c) for c in ("sfj-jgdw-zb1", "sfj-jgdw-zb2", "sfj-jgdw"))
 
+    assert tree.checks(admin, zb1) == []  # the demo's 第一党支部 has its 支委会
+    for post in [p for p in positions.list(admin, org_id=zb1) if p.key != "secretary"]:
+        positions.end(admin, post.id)  # without it, 7 正式党员 call for one
     found = {f.code: f for f in tree.checks(admin, zb1)}
     assert set(found) == {"committee_required"}
     assert (found["committee_required"].level, found["committee_required"].rule) == ("warning", "[C]")

@@ -254,7 +254,7 @@ def test_the_roster_reads_members_committee_and_the_committee_above(quick: Workf
     assert (r["secretary"], r["leaders"], r["superior_secretary"]) == ("z3shuji", ["z3shuji", "z3fushuji"], "dangwei")
     assert [m["username"] for m in g["members"]] == GROUP_MEMBERS and g["leaders"] == ["z3zuzhang"]
     assert (g["committee_total"], g["superior_secretary"]) == (0, "dangwei")
-    assert (zb1["voting_total"], zb1["committee_total"]) == (7, 1)  # the demo branch: a secretary, no 支委会
+    assert (zb1["voting_total"], zb1["committee_total"]) == (7, 3)  # the demo branch: 书记, 组织委员, 宣传委员
     assert M.meeting_escalation_to(g) == ["dangwei", "z3zuzhang"]
     assert M.participants("committee", r) == COMMITTEE and M.participants("general", r) == MEMBERS
 
@@ -292,14 +292,15 @@ def test_schedules_start_one_instance_per_unit_at_the_right_times(org: WorkflowE
         assert fire(org) == {}  # planned, nothing due
     assert next_at(org, "branch_meetings") == {at(2027, 4, 1)}  # the next quarter's first day
     assert next_at(org, "branch_committee_meeting") == {at(2027, 2, 1)}
-    assert next_at(org, "party_group_meeting") == {at(2027, 2, 1)}  # one row: the one group with a 组长
+    assert next_at(org, "party_group_meeting") == {at(2027, 2, 1)}  # the groups with a 组长: the demo's and 第三's
     assert next_at(org, "theme_party_day") == {at(2027, 2, 2)}  # the 5th less 3 days to prepare
     assert next_at(org, "org_life_meeting") == {at(2027, 10, 1)}
     with time_machine.travel(at(2027, 2, 1, 9, 1), tick=False):
-        assert fire(org) == {"branch_committee_meeting": 3, "party_group_meeting": 1}
+        assert fire(org) == {"branch_committee_meeting": 3, "party_group_meeting": 2}
         assert fire(org) == {}
     assert sorted(who for who, _ in started(org, "branch_committee_meeting")) == secretaries
-    assert started(org, "party_group_meeting") == [("z3zuzhang", "第三党支部第一党小组2027年2月党小组会")]
+    assert sorted(started(org, "party_group_meeting")) == [("staff1", "第一党支部第一党小组2027年2月党小组会"),
+                                                           ("z3zuzhang", "第三党支部第一党小组2027年2月党小组会")]
     assert "第三党支部2027年2月支部委员会会议" in {t for _, t in started(org, "branch_committee_meeting")}
     with time_machine.travel(at(2027, 2, 2, 9, 1), tick=False):
         assert fire(org) == {"theme_party_day": 3}
@@ -308,29 +309,31 @@ def test_schedules_start_one_instance_per_unit_at_the_right_times(org: WorkflowE
     assert next_at(org, "branch_committee_meeting") == {at(2027, 3, 1)}
     assert next_at(org, "theme_party_day") == {at(2027, 3, 2)}
     with time_machine.travel(at(2027, 3, 1, 9, 1), tick=False):
-        assert fire(org) == {"branch_committee_meeting": 3, "party_group_meeting": 1}
+        assert fire(org) == {"branch_committee_meeting": 3, "party_group_meeting": 2}
     assert next_at(org, "branch_committee_meeting") == {at(2027, 4, 1)}
     # 1 April: the quarter's 党员大会, April's 支委会 and 党小组会, and March's 主题党日, late (no tick ran on
     # 2 March), each once; the 主题党日 goes back to the 2nd of the month after
     with time_machine.travel(at(2027, 4, 1, 9, 1), tick=False):
-        assert fire(org) == {"branch_meetings": 3, "branch_committee_meeting": 3, "party_group_meeting": 1,
+        assert fire(org) == {"branch_meetings": 3, "branch_committee_meeting": 3, "party_group_meeting": 2,
                              "theme_party_day": 3}
     assert sorted(who for who, _ in started(org, "branch_meetings")) == secretaries
     assert "第一党支部2027年第2季度支部党员大会" in {t for _, t in started(org, "branch_meetings")}
     assert next_at(org, "branch_meetings") == {at(2027, 7, 1)}
     assert next_at(org, "branch_committee_meeting") == {at(2027, 5, 1)}
     assert next_at(org, "theme_party_day") == {at(2027, 4, 2)}
-    # each has its first step with the secretary; the demo branches have no 支委会, so theirs ended at once
+    # each has its first step with the secretary; 第二党支部 has no 支委会, so its ended at once
     mine = [t for t in org.list_tasks(username="z3shuji") if t.definition_key in KEYS]
     assert {t.node_id for t in mine} == {"agenda"}
     assert sorted(t.definition_key for t in mine) == ["branch_committee_meeting"] * 3 + ["branch_meetings"] + [
         "theme_party_day"] * 2
     assert sorted(t.definition_key for t in org.list_tasks(username="shuji") if t.definition_key in KEYS) == [
+        "branch_committee_meeting"] * 3 + ["branch_meetings"] + ["theme_party_day"] * 2
+    assert sorted(t.definition_key for t in org.list_tasks(username="zb2shuji") if t.definition_key in KEYS) == [
         "branch_meetings"] + ["theme_party_day"] * 2
     with org.db.read() as s:
         ended = s.scalars(select(ProcessInstance.status).where(
             ProcessInstance.definition_key == "branch_committee_meeting")).all()
-    assert sorted(ended) == ["completed"] * 6 + ["running"] * 3
+    assert sorted(ended) == ["completed"] * 3 + ["running"] * 6  # only 第二党支部 has no 支委会
 
 
 # -- 支部党员大会 --------------------------------------------------------------------------------------------
@@ -457,9 +460,9 @@ def test_a_committee_meeting_needs_more_than_half_of_the_committee(quick: Workfl
 
 def test_a_branch_without_a_committee_has_no_committee_meeting(quick: WorkflowEngine):
     with time_machine.travel(at(2027, 2, 3, 10), tick=False):
-        result = quick.start(key="branch_committee_meeting", username="shuji")
+        result = quick.start(key="branch_committee_meeting", username="zb2shuji")  # 第二党支部: a 书记 only
     assert result.instance_status == "completed" and result.new_tasks == []
-    assert quick.list_tasks(username="shuji") == []
+    assert quick.list_tasks(username="zb2shuji") == []
 
 
 # -- 党小组会 and 主题党日 -------------------------------------------------------------------------------------
