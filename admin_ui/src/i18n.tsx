@@ -6,6 +6,8 @@ export type Lang = "zh-CN" | "en";
 const en: Record<string, string> = {
   "djflow 审批": "djflow Approvals",
   "本单位参数": "Local settings",
+  "保密（所填内容仅本人可见）": "Confidential (only the person sees what they filled in)",
+  "如民主测评：各人填写的内容不向发起人和其他办理人显示": "E.g. a democratic appraisal: what each person fills in is not shown to the initiator or the other assignees",
   "打开时有 {n} 处内容无法识别，保存时将不会保留": "{n} parts of the file could not be read and will not be kept when it is saved",
   "表单值记入流程数据": "Keep the form's values as process data",
   "打开后，本节点填写的值以字段名记入流程数据，网关条件和后续节点可直接使用（如会议记录、表决结果）":

@@ -428,6 +428,9 @@ function ElementPanel({ element, svc, forms }: {
           <Form.Item label={t("表单值记入流程数据")} tooltip={t("打开后，本节点填写的值以字段名记入流程数据，网关条件和后续节点可直接使用（如会议记录、表决结果）")}>
             <Switch data-testid="element-merge" checked={props.mergeData === "true"} onChange={(v) => setProp("mergeData", v ? "true" : undefined)} />
           </Form.Item>
+          <Form.Item label={t("保密（所填内容仅本人可见）")} tooltip={t("如民主测评：各人填写的内容不向发起人和其他办理人显示")}>
+            <Switch data-testid="element-confidential" checked={props.confidential === "true"} onChange={(v) => setProp("confidential", v ? "true" : undefined)} />
+          </Form.Item>
           <GuardsEditor value={props.guards} onChange={(v) => setProp("guards", v)} />
         </>
       )}
