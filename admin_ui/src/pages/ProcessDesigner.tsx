@@ -373,7 +373,7 @@ function ElementPanel({ element, svc, forms }: {
       {isUserTask && (
         <>
           <Form.Item label={t("表单")}>
-            <Select data-testid="element-form" allowClear value={props.formJsonSchemaFilename}
+            <Select data-testid="element-form" allowClear showSearch optionFilterProp="label" value={props.formJsonSchemaFilename}
               options={forms.map((f) => ({ value: f.key, label: `${f.title || f.key}（${f.key}）` }))}
               onChange={(v) => { setProp("formJsonSchemaFilename", v); setProp("formUiSchemaFilename", v); }} />
           </Form.Item>
