@@ -56,7 +56,7 @@ from engine.runtime.attachments import AttachmentView
 from engine.runtime.engine import ProcessError, WorkflowEngine
 from engine.notify import DeliveryView, WebhookCreate, Webhooks, WebhookView
 from engine.runtime.notifications import NotificationPage, NotificationView, Notifications
-from engine.party.dues import dues_ledger
+from engine.party.dues import DuesLedgerView, dues_ledger
 from engine.scheduler import CalendarDays, DayView
 from engine.projects import ProjectDetail, ProjectReportView, ProjectTaskView, ProjectView, list_projects, project_detail
 from engine.runtime.views import (
@@ -101,5 +101,5 @@ __all__ = [
     "install_log_redaction", "login", "logout", "my_sessions", "now", "oidc_complete", "refresh", "search_events",
     "start_session", "CalendarDays", "DayView", "DeliveryView", "WebhookCreate", "WebhookView", "Webhooks",
     "ProjectDetail", "ProjectReportView", "ProjectTaskView", "ProjectView", "list_projects", "project_detail",
-    "dues_ledger",
+    "DuesLedgerView", "dues_ledger",
 ]

@@ -18,4 +18,4 @@ def ledger(engine: EngineDep, principal: CurrentUser,
            year: Annotated[int | None, Query(ge=2008, le=2100, description="年份，默认今年")] = None) -> DuesLedgerRead:
     """One member's dues by month for a year: due, paid, waived, and the month paid up to. A member
     reads their own; others need 查看人员档案 reaching the member (403 without it, 404 outside it)."""
-    return DuesLedgerRead.model_validate(dues_ledger(engine.db, principal, member=member, year=year))
+    return dues_ledger(engine.db, principal, member=member, year=year)

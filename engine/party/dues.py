@@ -40,7 +40,7 @@ from datetime import date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 
 from engine import clock
-from engine.runtime.helpers import as_date, at_local, helper
+from engine.runtime.helpers import as_date, helper
 from engine.runtime.services import builtin, describe
 from engine.sql import Sql
 
@@ -289,16 +289,14 @@ def dues_after_month(month) -> str:
 
 @helper
 def dues_collection_cycle(day, hour: int = 9) -> str:
-    """The timer start's cycle: monthly on collection day `day` at `hour` (Beijing time), counted
-    from this month's collection day. Spiff turns P1M into the length of the start's month, and the
-    scheduler evaluates the expression again each time it fires and adds that length to the time it
-    fired for: so this month's day plus this month's length is next month's day, also when a tick
-    comes a few days late."""
+    """The timer start's cycle: monthly on collection day `day` at `hour` (Beijing time), the
+    meetings' calendar cycle (the scheduler steps it by calendar month)."""
+    from engine.party.meetings import meeting_cycle
+
     day = int(day)
     if not 1 <= day <= 28:
         raise ValueError("收缴日应为每月 1 至 28 日")
-    today = clock.today()
-    return f"R/{at_local(date(today.year, today.month, day), hour)}/P1M"
+    return meeting_cycle("month", day=day, hour=hour)
 
 
 _PERIOD = re.compile(r"^(\d{4})年(\d{1,2})月$")

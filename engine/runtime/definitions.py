@@ -5,6 +5,7 @@ configuration and script engine are cached for the life of the engine (one per d
 """
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 
@@ -72,6 +73,12 @@ class DefinitionRuntime:
     has_timers: bool = False  # any timer event: its instances get a timer job (engine/scheduler/timers.py)
     has_services: bool = False  # any service task (engine/runtime/services.py)
     has_sla: bool = False  # any approval node with a due time (engine/scheduler/sla.py)
+
+    @functools.cached_property
+    def confidential(self) -> frozenset[str]:
+        """Nodes marked `confidential`: what each assignee submits there is shown to nobody else."""
+        return frozenset(n for n, raw in (self.nodes or {}).items()
+                         if (raw.get("properties") or {}).get("confidential") == "true")
 
     def node(self, node_id: str) -> NodeConfig:
         raw = self.nodes.get(node_id)

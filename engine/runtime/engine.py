@@ -438,11 +438,11 @@ class WorkflowEngine:
         """One instance, if the caller started it, has or had a task in it, or their
         instance.read scope covers the initiator; NotFound otherwise (no existence leak)."""
         self._check_visible(principal, instance_id)
-        view = self.instance(instance_id=instance_id)
         with self.db.transaction(write=False) as sql:
-            d = self.definitions.get(sql, sql.row("SELECT definition_id FROM process_instances WHERE id = ?",
-                                                  (instance_id,))[0])
-        secret = confidential_nodes(d.nodes)
+            view = self._instance_view(sql, instance_id)
+            view.tasks = _task_views(sql, "t.instance_id = ?", (instance_id,))
+            secret = self.definitions.get(sql, sql.row("SELECT definition_id FROM process_instances WHERE id = ?",
+                                                       (instance_id,))[0]).confidential
         for t in view.tasks:  # a secret ballot (民主测评): what each person filled in is theirs alone
             if t.node_id in secret and t.assignee != principal.username:
                 t.data = None
@@ -975,11 +975,6 @@ def _actor(sql: Sql, username: str, need: str, principal: Principal | None) -> U
         raise Forbidden(f"{principal.display_name} 没有权限：{PERMISSIONS[need]}")
     return User(principal.user_id, principal.username, principal.display_name, principal.department_id,
                 principal.branch_id)
-
-
-def confidential_nodes(nodes: dict) -> set[str]:
-    """Nodes marked `confidential`: the values each assignee submits there are shown to nobody else."""
-    return {n for n, raw in (nodes or {}).items() if (raw.get("properties") or {}).get("confidential") == "true"}
 
 
 def initiator_facts(sql: Sql, user_id: int) -> dict:

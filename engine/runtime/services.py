@@ -313,9 +313,7 @@ def _archive_snapshot(unit, t, p: dict, settings) -> dict:
     sql = unit.sql
     name = str(p.get("name") or f"instance-{unit.inst.id}-archive")[:120]
     data = {k: v for k, v in t.data.items() if not k.startswith("spiff__")}
-    from engine.runtime.engine import confidential_nodes
-
-    secret = confidential_nodes(unit.d.nodes)
+    secret = unit.d.confidential
     if secret and isinstance(data.get("approvals"), dict):  # a secret ballot stays secret in the archive
         data["approvals"] = {
             node: ({**a, "data": None, "votes": [{k: v for k, v in vote.items() if k != "data"}

@@ -17,7 +17,7 @@ EXPECTED = {
     "install_log_redaction", "login", "logout", "my_sessions", "now", "oidc_complete", "refresh", "search_events",
     "start_session", "CalendarDays", "DayView", "DeliveryView", "WebhookCreate", "WebhookView", "Webhooks",
     "ProjectDetail", "ProjectReportView", "ProjectTaskView", "ProjectView", "list_projects", "project_detail",
-    "dues_ledger",
+    "DuesLedgerView", "dues_ledger",
 }
 
 
