@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+# A username as people are created and imported with it (engine/org/people.py), and as a
+# `user:<username>` assignment rule names it (engine/org/rules.py): zhang.san, 10023, li@sfj.
+USERNAME = r"[A-Za-z0-9_.\-@]{2,64}"
+
 
 @lru_cache(maxsize=20000)
 def _char(ch: str) -> tuple[str, str]:

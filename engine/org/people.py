@@ -24,11 +24,11 @@ from engine.identity.principal import Principal
 from engine.identity.protect import FieldCipher, Masker, check_id_number, check_phone, cipher_for, id_number_facts
 from engine.models import OrgUnit, PartyStatusHistory, User, UserRole
 from engine.models.org import ADMIN_KINDS, PARTY_KINDS, PARTY_STATUSES
-from engine.org.names import pinyin_key
+from engine.org.names import USERNAME, pinyin_key
 
 PARTY_STATUS_NAMES = {"applicant": "申请人", "activist": "入党积极分子", "candidate": "发展对象",
                       "probationary": "预备党员", "full": "正式党员", "none": "非党员"}
-USERNAME_PATTERN = r"^[A-Za-z0-9_.\-@]{2,64}$"
+USERNAME_PATTERN = rf"^{USERNAME}$"
 
 
 class PersonFields(BaseModel):

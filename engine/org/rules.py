@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from engine.clock import now, today
 from engine.errors import InvalidInput
+from engine.org.names import USERNAME
 from engine.sql import Sql
 
 INITIATOR_ORGS = ("department", "branch", "unit", "committee")
@@ -79,8 +80,8 @@ def parse_rule(text: str) -> Rule:
         raise RuleSyntaxError(
             f"未知的处理人规则 '{rule}'；可用：initiator、user:、position:、in_charge_of:、leaders:、role:、field:")
     if kind == "user":
-        if not re.fullmatch(_NAME, rest):
-            raise RuleSyntaxError(f"规则 '{rule}'：user: 后应为用户名")
+        if not re.fullmatch(USERNAME, rest):
+            raise RuleSyntaxError(f"规则 '{rule}'：user: 后应为用户名（2–64 位字母、数字或 _ . - @）")
         return Rule("user", rule, name=rest)
     if kind == "field":
         if not re.fullmatch(_NAME, rest):

@@ -39,6 +39,9 @@ def test_valid_rules_parse(text, kind, name, org, levels):
     ("position:head@initiator.planet", "组织引用 'initiator.planet' 无法识别"),
     ("leaders:initiator.department:levels=0", "levels 应为 1 到 10"),
     ("user:", "user: 后应为用户名"),
+    ("user:x", "user: 后应为用户名"),
+    ("user:zhang san", "user: 后应为用户名"),
+    ("user:" + "a" * 65, "user: 后应为用户名"),
     ("position:he ad@initiator.unit", "不是合法的职务标识"),
 ])
 def test_invalid_rules_say_what_is_wrong(text, says):
@@ -84,6 +87,17 @@ def test_field_rules_take_people_and_orgs_from_the_form(sqlite_engine):
         names(sqlite_engine, "field:reviewers", {"reviewers": ["ghost"]})
     with pytest.raises(InvalidInput, match="表单字段 org 未填写"):
         names(sqlite_engine, "position:head@field:org", {})
+
+
+@pytest.mark.parametrize("username", ["zhang.san", "10023", "li@sfj", "wang-wu_2"])
+def test_a_user_rule_names_anyone_a_username_may_be(sqlite_engine, username):
+    """`user:` takes every username people are created with (engine/org/people.py), dots,
+    leading digits and @ included, and resolves to that person."""
+    from engine.org.people import People, PersonCreate
+
+    People(sqlite_engine.db, sqlite_engine.settings).create(None, PersonCreate(username=username, display_name="张三"))
+    assert parse_rule(f"user:{username}").name == username
+    assert names(sqlite_engine, f"user:{username}") == [username]
 
 
 def test_inactive_people_are_not_assigned(sqlite_engine):

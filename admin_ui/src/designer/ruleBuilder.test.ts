@@ -32,6 +32,17 @@ describe("the assignment-rule builder", () => {
       expect(formatRule(parseRule(text))).toBe(text);
   });
 
+  it("names any username a person can have, as the server does", () => {
+    for (const name of ["zhang.san", "10023", "li@sfj", "wang-wu_2"]) {
+      expect(formatRule({ kind: "user", name })).toBe(`user:${name}`);
+      expect(parseRule(`user:${name}`)).toEqual({ kind: "user", name });
+    }
+    expect(() => formatRule({ kind: "user", name: "zhang san" })).toThrow("请填写用户名");
+    expect(() => formatRule({ kind: "user", name: "x" })).toThrow(RuleError);
+    expect(() => parseRule("user:a b")).toThrow("名称不合法");
+    expect(() => parseRule("field:a.b")).toThrow("名称不合法");
+  });
+
   it("says what is missing instead of writing a rule the server refuses", () => {
     expect(() => formatRule({ kind: "position", org: { base: "initiator", name: "department", parents: 0 } })).toThrow("请填写职务标识");
     expect(() => formatRule({ kind: "position", name: "head" })).toThrow("请选择组织");

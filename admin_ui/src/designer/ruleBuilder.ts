@@ -28,6 +28,8 @@ export const ORG_LABELS: Record<string, string> = {
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const CODE = /^[A-Za-z0-9_.-]+$/;
+// As engine/org/names.py USERNAME: every username a person can be created with (zhang.san, 10023, li@sfj).
+const USERNAME = /^[A-Za-z0-9_.@-]{2,64}$/;
 
 export class RuleError extends Error {}
 
@@ -54,7 +56,8 @@ export function formatRule(r: Rule): string {
     case "initiator":
       return "initiator";
     case "user":
-      return `user:${needName("用户名")}`;
+      if (!r.name || !USERNAME.test(r.name)) throw new RuleError("请填写用户名（2–64 位字母、数字或 _ . - @）");
+      return `user:${r.name}`;
     case "field":
       return `field:${needName("表单字段名")}`;
     case "position":
@@ -91,7 +94,7 @@ export function parseRule(text: string): Rule {
   const kind = rule.slice(0, i);
   const rest = rule.slice(i + 1);
   if (kind === "user" || kind === "field") {
-    if (!NAME.test(rest)) throw new RuleError(`规则 '${rule}' 的名称不合法`);
+    if (!(kind === "user" ? USERNAME : NAME).test(rest)) throw new RuleError(`规则 '${rule}' 的名称不合法`);
     return { kind, name: rest };
   }
   if (kind === "position" || kind === "role") {
