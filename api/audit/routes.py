@@ -75,11 +75,13 @@ Seq = Annotated[int, Query(ge=1, le=2**63 - 1)]
 
 @router.get("/events", operation_id="audit_events_list", response_model=EventPage)
 def list_events(db: DatabaseDep, principal: allowed("audit.read"), action: str | None = None,
-                actor_id: QueryId | None = None, instance_id: QueryId | None = None, since: datetime | None = None,
+                actor_id: QueryId | None = None,
+                actor: Annotated[str | None, Query(max_length=100, description="操作人（或被代理人）的用户名或姓名")] = None,
+                instance_id: QueryId | None = None, since: datetime | None = None,
                 until: datetime | None = None, page: PageNo = 1,
                 size: Annotated[int, Query(ge=1, le=500)] = 50) -> EventPage:
-    items, total = search_events(db, principal, action=action, actor_id=actor_id, instance_id=instance_id, since=since,
-                          until=until, page=page, size=size)
+    items, total = search_events(db, principal, action=action, actor_id=actor_id, actor=actor,
+                                 instance_id=instance_id, since=since, until=until, page=page, size=size)
     return EventPage(items=items, total=total, page=page, size=size)
 
 

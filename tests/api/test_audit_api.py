@@ -100,3 +100,19 @@ def test_security_events_carry_actor_client_address_and_request_id(client):
     assert by_request["req-grant"]["actor_id"] is not None and by_request["req-unmask"]["actor_id"] is not None
     assert sum(e["action"] == "auth.login_failed" for e in events) >= 4
     assert sum(e["action"] == "auth.login" for e in events) >= 4
+
+
+def test_events_are_found_by_person_and_name_who_acted(client):
+    """Search by username or by name; each event says who acted, by name, not only by id."""
+    _start(client)
+    login(client, "kezhang")
+    auditor = login(client, "auditor")
+    by_user = client.get("/api/audit/events", headers=auditor, params={"actor": "staff1", "size": 500}).json()
+    assert by_user["total"] > 0 and {e["actor"] for e in by_user["items"]} == {"staff1"}
+    assert {e["actor_name"] for e in by_user["items"]} == {"赵六"}
+    assert {"auth.login", "instance.start", "task.submit"} <= {e["action"] for e in by_user["items"]}
+    by_name = client.get("/api/audit/events", headers=auditor, params={"actor": "赵六", "size": 500}).json()
+    assert [e["seq"] for e in by_name["items"]] == [e["seq"] for e in by_user["items"]]
+    assert client.get("/api/audit/events", headers=auditor, params={"actor": "nobody"}).json()["total"] == 0
+    kezhang = client.get("/api/audit/events", headers=auditor, params={"actor": "kezhang"}).json()["items"]
+    assert kezhang and all(e["actor"] == "kezhang" for e in kezhang)
