@@ -14,6 +14,7 @@ from engine.audit.chain import GENESIS, canonical, chain_hash
 from engine.config import REPO_ROOT
 from engine.models import AuditEvent
 from tests.helpers import REQUEST, only_task
+from tests.support.audit import tamper
 
 
 def run_chain(engine: WorkflowEngine) -> int:
@@ -55,31 +56,6 @@ def _verify_cli(url: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-AUDIT_TABLES = ("audit_events", "audit_checkpoints", "audit_keys")
-
-
-def _tamper(engine: WorkflowEngine, sql: str, **params) -> None:
-    """Change the log as someone with the database owner's rights could: the append-only triggers
-    switched off around the change (what verification must still catch)."""
-    pg = engine.db.engine.dialect.name == "postgresql"
-    with engine.db.engine.begin() as conn:
-        if pg:
-            for table in AUDIT_TABLES:
-                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
-        else:
-            saved = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                                      "AND tbl_name IN ('audit_events', 'audit_checkpoints', 'audit_keys')")).all()
-            for name, _sql in saved:
-                conn.execute(text(f"DROP TRIGGER {name}"))
-        conn.execute(text(sql), params)
-        if pg:
-            for table in AUDIT_TABLES:
-                conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
-        else:
-            for _name, create in saved:
-                conn.execute(text(create))
-
-
 @pytest.mark.parametrize("change", ["UPDATE audit_events SET payload = '{}' WHERE seq = 1",
                                     "DELETE FROM audit_events WHERE seq = 1", "DELETE FROM audit_events"])
 def test_the_database_refuses_to_change_or_remove_audit_events(engine: WorkflowEngine, change):
@@ -106,7 +82,7 @@ def test_changing_one_payload_is_detected_naming_that_seq(engine: WorkflowEngine
     assert json.loads(clean.stdout)["ok"] is True
 
     payload = dict(events(engine, iid)[2].payload, comment="不同意")
-    _tamper(engine, "UPDATE audit_events SET payload = :p WHERE seq = :seq",
+    tamper(engine, "UPDATE audit_events SET payload = :p WHERE seq = :seq",
             p=json.dumps(payload, ensure_ascii=False), seq=target)
 
     tampered = _verify_cli(settings.database_url)
@@ -118,7 +94,7 @@ def test_changing_one_payload_is_detected_naming_that_seq(engine: WorkflowEngine
 def test_human_output_names_the_seq(engine: WorkflowEngine, settings):
     iid = run_chain(engine)
     target = events(engine, iid)[1].seq
-    _tamper(engine, "UPDATE audit_events SET actor_id = 1 WHERE seq = :seq", seq=target)
+    tamper(engine, "UPDATE audit_events SET actor_id = 1 WHERE seq = :seq", seq=target)
     proc = subprocess.run([sys.executable, "-m", "engine.cli", "audit", "verify"], cwd=REPO_ROOT,
                           env={"DJFLOW_DATABASE_URL": settings.database_url, "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=120)
@@ -131,16 +107,16 @@ def test_removed_reordered_or_rehashed_rows_are_detected(engine: WorkflowEngine,
     evs = events(engine, iid)
     a, b = evs[1], evs[2]
     if how == "delete_middle":
-        _tamper(engine, "DELETE FROM audit_events WHERE seq = :seq", seq=a.seq)
+        tamper(engine, "DELETE FROM audit_events WHERE seq = :seq", seq=a.seq)
         expected = a.seq
     elif how == "delete_last":
-        _tamper(engine, "DELETE FROM audit_events WHERE seq = :seq", seq=evs[-1].seq)
+        tamper(engine, "DELETE FROM audit_events WHERE seq = :seq", seq=evs[-1].seq)
         expected = evs[-1].seq
     elif how == "swap":
         # exchange the two rows' positions in the log (their content moves, seq numbers stay)
-        _tamper(engine, "UPDATE audit_events SET seq = -1 WHERE seq = :a", a=a.seq)
-        _tamper(engine, "UPDATE audit_events SET seq = :a WHERE seq = :b", a=a.seq, b=b.seq)
-        _tamper(engine, "UPDATE audit_events SET seq = :b WHERE seq = -1", b=b.seq)
+        tamper(engine, "UPDATE audit_events SET seq = -1 WHERE seq = :a", a=a.seq)
+        tamper(engine, "UPDATE audit_events SET seq = :a WHERE seq = :b", a=a.seq, b=b.seq)
+        tamper(engine, "UPDATE audit_events SET seq = :b WHERE seq = -1", b=b.seq)
         expected = a.seq
     else:
         # a forger who recomputes the changed row's own hash still breaks the link to the next row
@@ -149,7 +125,7 @@ def test_removed_reordered_or_rehashed_rows_are_detected(engine: WorkflowEngine,
                 "payload": dict(b.payload, comment="伪造"), "hash_alg": "sm3"}
         forged = chain_hash("sm3", b.prev_hash, body)
         assert canonical(body)
-        _tamper(engine, "UPDATE audit_events SET payload = :p, hash = :h WHERE seq = :seq",
+        tamper(engine, "UPDATE audit_events SET payload = :p, hash = :h WHERE seq = :seq",
                 p=json.dumps(body["payload"], ensure_ascii=False), h=forged, seq=b.seq)
         expected = b.seq + 1
     with engine.db.read() as s:

@@ -25,7 +25,8 @@ from engine.models import AuditCheckpoint, AuditHead
 from engine.setup import init
 from engine.sql import Sql
 from tests.conftest import make_settings
-from tests.engine.test_audit import _tamper, run_chain
+from tests.engine.test_audit import run_chain
+from tests.support.audit import tamper
 
 
 @pytest.fixture
@@ -91,9 +92,9 @@ def _rechain(engine: WorkflowEngine, evs: list[dict], prev: str) -> None:
         body = {k: ev[k] for k in offline.BODY_KEYS}
         ev["prev_hash"], ev["hash"] = prev, chain_hash(ev["hash_alg"], prev, body)
         prev = ev["hash"]
-        _tamper(engine, "UPDATE audit_events SET prev_hash = :p, hash = :h WHERE seq = :seq",
+        tamper(engine, "UPDATE audit_events SET prev_hash = :p, hash = :h WHERE seq = :seq",
                 p=ev["prev_hash"], h=ev["hash"], seq=ev["seq"])
-    _tamper(engine, "UPDATE audit_head SET seq = :seq, hash = :h WHERE id = 1", seq=evs[-1]["seq"], h=prev)
+    tamper(engine, "UPDATE audit_head SET seq = :seq, hash = :h WHERE id = 1", seq=evs[-1]["seq"], h=prev)
 
 
 TAMPERING = ["payload", "garbage", "delete", "swap", "insert_rehashed", "truncate_tail", "resigned_checkpoint"]
@@ -107,47 +108,47 @@ def test_tampering_is_caught_by_verify_and_by_verify_bundle(log, how, tmp_path):
     assert _db_verdict(engine, cli=cli) == (True, None)
     k = 5
     if how == "payload":  # one payload changed by someone who switched the triggers off
-        _tamper(engine, "UPDATE audit_events SET payload = '{\"comment\":\"不同意\"}' WHERE seq = :k", k=k)
+        tamper(engine, "UPDATE audit_events SET payload = '{\"comment\":\"不同意\"}' WHERE seq = :k", k=k)
         expected = k
     elif how == "garbage":  # not even JSON any more (SQLite stores any text; PostgreSQL's json type refuses it)
         if engine.db.is_sqlite:
-            _tamper(engine, "UPDATE audit_events SET payload = '{not json' WHERE seq = :k", k=k)
+            tamper(engine, "UPDATE audit_events SET payload = '{not json' WHERE seq = :k", k=k)
         else:
-            _tamper(engine, "UPDATE audit_events SET actor_id = 999 WHERE seq = :k", k=k)
+            tamper(engine, "UPDATE audit_events SET actor_id = 999 WHERE seq = :k", k=k)
         expected = k
     elif how == "delete":
-        _tamper(engine, "DELETE FROM audit_events WHERE seq = :k", k=k)
+        tamper(engine, "DELETE FROM audit_events WHERE seq = :k", k=k)
         expected = k
     elif how == "swap":
         for a, b in ((k, -1), (k + 1, k), (-1, k + 1)):
-            _tamper(engine, "UPDATE audit_events SET seq = :b WHERE seq = :a", a=a, b=b)
+            tamper(engine, "UPDATE audit_events SET seq = :b WHERE seq = :a", a=a, b=b)
         expected = k
     elif how == "insert_rehashed":
         # A row slipped in after k, later rows renumbered and the whole chain after it recomputed:
         # the chain alone checks out, the first checkpoint after k does not.
         later = _rows(engine, k + 1)
-        _tamper(engine, "UPDATE audit_events SET seq = -seq - 1 WHERE seq > :k", k=k)
-        _tamper(engine, "UPDATE audit_events SET seq = -seq WHERE seq < 0")
+        tamper(engine, "UPDATE audit_events SET seq = -seq - 1 WHERE seq > :k", k=k)
+        tamper(engine, "UPDATE audit_events SET seq = -seq WHERE seq < 0")
         forged = dict(later[0], seq=k + 1, action="task.approve", payload={"comment": "补签"})
-        _tamper(engine, f"INSERT INTO audit_events ({checkpoints.EVENT_COLUMNS}) VALUES (:seq, :ts, :actor_id, "
+        tamper(engine, f"INSERT INTO audit_events ({checkpoints.EVENT_COLUMNS}) VALUES (:seq, :ts, :actor_id, "
                         ":on_behalf_of, :action, :instance_id, :task_id, :payload, :hash_alg, :prev_hash, :hash)",
                 **dict(forged, ts=later[0]["ts"].replace("T", " ").rstrip("Z"), payload=json.dumps(forged["payload"])))
         _rechain(engine, _rows(engine, k + 1), _rows(engine, k)[0]["hash"])
         expected = s1
     elif how == "truncate_tail":  # the events after the last checkpoint removed
-        _tamper(engine, "DELETE FROM audit_events WHERE seq > :s", s=s2)
+        tamper(engine, "DELETE FROM audit_events WHERE seq > :s", s=s2)
         expected = s2 + 1
     else:  # checkpoint 1 signed again with a key of the forger's own, added to audit_keys
         forger = sigs.generate("ed25519")
         pub = sigs.public_key("ed25519", forger)
         kid = offline.key_id("ed25519", pub)
-        _tamper(engine, "INSERT INTO audit_keys (key_id, alg, public_key, created_at) VALUES (:k, 'ed25519', :p, "
+        tamper(engine, "INSERT INTO audit_keys (key_id, alg, public_key, created_at) VALUES (:k, 'ed25519', :p, "
                         "'2999-01-01T00:00:00.000000Z')", k=kid, p=pub.hex())
         with engine.db.read() as s:
             cp = checkpoints.as_dict(s.get(AuditCheckpoint, 1))
         cp["key_id"] = kid
         sig = sigs.sign("ed25519", forger, offline.checkpoint_message(cp)).hex()
-        _tamper(engine, "UPDATE audit_checkpoints SET key_id = :k, signature = :s WHERE seq = 1", k=kid, s=sig)
+        tamper(engine, "UPDATE audit_checkpoints SET key_id = :k, signature = :s WHERE seq = 1", k=kid, s=sig)
         expected = s1
     assert _db_verdict(engine, cli=True) == (False, expected)  # the command line, on both databases
     out = tmp_path / "bundle.zip"
@@ -258,19 +259,19 @@ def test_a_rotated_key_is_endorsed_by_the_old_one_and_old_checkpoints_still_veri
 
 def test_signing_refuses_a_log_that_does_not_check_out(log):
     engine, _sizes, head = log
-    _tamper(engine, "UPDATE audit_events SET action = 'task.reject' WHERE seq = :s", s=head)
+    tamper(engine, "UPDATE audit_events SET action = 'task.reject' WHERE seq = :s", s=head)
     with pytest.raises(Conflict, match=f"seq={head}"):
         checkpoints.write(engine.db, engine.settings, force=True)
 
 
 def test_incremental_verification_starts_from_a_checkpoint(log):
     engine, (s1, s2), head = log
-    _tamper(engine, "UPDATE audit_events SET payload = '{}' WHERE seq = :s", s=s2 + 1)
+    tamper(engine, "UPDATE audit_events SET payload = '{}' WHERE seq = :s", s=s2 + 1)
     with engine.db.read() as s:
         r = checkpoints.verify(s, engine.settings, from_checkpoint=2)
     assert (r.ok, r.first_bad_seq, r.from_seq) == (False, s2 + 1, s2 + 1) and r.checked == 0
     # a forged starting point (its frontier no longer matches its signed root) is refused
-    _tamper(engine, "UPDATE audit_checkpoints SET frontier = '[]' WHERE seq = 1")
+    tamper(engine, "UPDATE audit_checkpoints SET frontier = '[]' WHERE seq = 1")
     with engine.db.read() as s:
         r = checkpoints.verify(s, engine.settings, from_checkpoint=1)
     assert not r.ok and r.first_bad_seq == s1
@@ -356,9 +357,9 @@ def test_verification_in_parallel_finds_the_same_first_bad_seq(log, how, tmp_pat
         assert checkpoints.verify(s, engine.settings, jobs=2).ok
     k = s1 - 3  # inside the second 8-event range or later, before the first checkpoint
     if how == "payload":
-        _tamper(engine, "UPDATE audit_events SET payload = '{\"comment\":\"不同意\"}' WHERE seq = :k", k=k)
+        tamper(engine, "UPDATE audit_events SET payload = '{\"comment\":\"不同意\"}' WHERE seq = :k", k=k)
     else:
-        _tamper(engine, "DELETE FROM audit_events WHERE seq = :k", k=k)
+        tamper(engine, "DELETE FROM audit_events WHERE seq = :k", k=k)
     with engine.db.read() as s:
         serial, parallel = checkpoints.verify(s, engine.settings, jobs=1), checkpoints.verify(s, engine.settings, jobs=2)
     assert (serial.ok, serial.first_bad_seq) == (parallel.ok, parallel.first_bad_seq) == (False, k)
@@ -444,10 +445,10 @@ def test_payloads_with_number_keys_and_events_hashed_the_earlier_way_verify(engi
     assert legacy != offline.chain_hash_bytes("sm3", prev, event_bytes(
         seq, format_ts(ts), None, None, "test.legacy", None, None, stored, "sm3"))  # the two ways differ here
     sql_ts = ts.replace(tzinfo=None).isoformat(sep=" ") if engine.db.is_sqlite else ts
-    _tamper(engine, "INSERT INTO audit_events (seq, ts, action, payload, hash_alg, prev_hash, hash) "
+    tamper(engine, "INSERT INTO audit_events (seq, ts, action, payload, hash_alg, prev_hash, hash) "
                     "VALUES (:seq, :ts, 'test.legacy', :p, 'sm3', :prev, :h)", seq=seq, ts=sql_ts, p=stored, prev=prev,
             h=legacy)
-    _tamper(engine, "UPDATE audit_head SET seq = :seq, hash = :h WHERE id = 1", seq=seq, h=legacy)
+    tamper(engine, "UPDATE audit_head SET seq = :seq, hash = :h WHERE id = 1", seq=seq, h=legacy)
     with engine.db.read() as s:
         r = checkpoints.verify(s, engine.settings)
     assert r.ok and r.head_seq == seq, r
