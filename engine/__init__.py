@@ -47,7 +47,7 @@ from engine.identity.roles import GrantView, Roles, RoleView
 from engine.identity.throttle import LoginThrottle
 from engine.org.checks import Finding
 from engine.org.delegations import DelegationCreate, Delegations, DelegationView
-from engine.org.people import DirectoryEntry, People, PersonCreate, PersonFields, PersonView
+from engine.org.people import DirectoryEntry, DirectoryOrg, People, PersonCreate, PersonFields, PersonView
 from engine.org.positions import InChargeView, PositionAssign, Positions, PositionView
 from engine.org.tree import HistoryView, OrgNode, OrgTree, OrgUnitCreate, OrgUnitUpdate, OrgUnitView
 from engine.org.workbook import WorkbookInvalid, export_workbook, import_workbook
@@ -94,7 +94,7 @@ __all__ = [
     "DelegationView", "Delegations", "EngineError", "EventView", "FieldProblem", "Finding", "Forbidden",
     "GrantView", "HistoryView", "InChargeView", "InstanceView", "InvalidInput", "LoginThrottle", "NotFound",
     "OidcClient", "OrgNode", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate", "OrgUnitView", "PasswordChangeRequired",
-    "DirectoryEntry", "People", "PersonCreate", "PersonFields", "PersonView", "PositionAssign", "PositionView", "Positions",
+    "DirectoryEntry", "DirectoryOrg", "People", "PersonCreate", "PersonFields", "PersonView", "PositionAssign", "PositionView", "Positions",
     "Principal", "ProcessError", "RoleView", "Roles", "SecurityPolicy", "SessionView", "Settings", "TaskView",
     "Tokens", "Unauthenticated", "VerifyResult", "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate",
     "change_password", "end_session", "export_workbook", "get_settings", "health", "import_workbook",

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import PeopleDep, allowed
+from api.deps import CurrentUser, PeopleDep, allowed
 from api.pages import Id, PageNo, QueryId
 from api.users.schemas import (
     PasswordReset,
@@ -17,7 +17,7 @@ from api.users.schemas import (
     UserRead,
     UserUpdate,
 )
-from engine import DirectoryEntry
+from engine import DirectoryEntry, DirectoryOrg
 
 router = APIRouter(prefix="/users", tags=["users"])
 directory_router = APIRouter(prefix="/directory", tags=["users"])
@@ -29,6 +29,13 @@ def directory(people: PeopleDep, principal: allowed("org.read"),
               org_id: QueryId | None = None, limit: Annotated[int, Query(ge=1, le=50)] = 20) -> list[DirectoryEntry]:
     """The person picker (转办、委派、加签、抄送): name, username and department only."""
     return people.directory(principal, q=q, org_id=org_id, limit=limit)
+
+
+@directory_router.get("/orgs", operation_id="directory_orgs", response_model=list[DirectoryOrg])
+def directory_orgs(people: PeopleDep, principal: CurrentUser) -> list[DirectoryOrg]:
+    """The person picker's org tree: every active unit by name and kind, nested (org.read, or
+    role.write to scope a grant)."""
+    return people.directory_orgs(principal)
 
 
 @router.get("", operation_id="users_list", response_model=UserPage)

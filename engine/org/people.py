@@ -6,7 +6,7 @@ writes an audit event each time.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from pydantic import BaseModel, Field, field_validator
@@ -81,6 +81,15 @@ class DirectoryEntry:
     username: str
     display_name: str
     department_name: str | None
+
+
+@dataclass
+class DirectoryOrg:
+    """A unit of the person picker's tree: its name and kind, nothing else."""
+    id: int
+    name: str
+    kind: str
+    children: list[DirectoryOrg] = field(default_factory=list)
 
 
 @dataclass
@@ -173,6 +182,23 @@ class People:
                              .outerjoin(OrgUnit, OrgUnit.id == User.department_id).where(*where)
                              .order_by(User.name_pinyin, User.id).limit(limit)).all()
         return [DirectoryEntry(u, n, d) for u, n, d in rows]
+
+    def directory_orgs(self, principal: Principal) -> list[DirectoryOrg]:
+        """The person picker's org tree: every active unit by name and kind, nested, across the
+        installation like the directory itself (the names are what every person's department
+        already shows). The unit records stay behind org.read and its scope. The 安全保密管理员
+        (role.write without org.read) gets it too, to pick the unit a role grant is scoped to."""
+        if not principal.has("role.write"):
+            principal.require("org.read")
+        with self.db.read() as s:
+            rows = s.execute(select(OrgUnit.id, OrgUnit.name, OrgUnit.kind, OrgUnit.parent_id)
+                             .where(OrgUnit.status == "active").order_by(OrgUnit.sort_order, OrgUnit.id)).all()
+        nodes = {r.id: DirectoryOrg(r.id, r.name, r.kind) for r in rows}
+        roots: list[DirectoryOrg] = []
+        for r in rows:
+            parent = nodes.get(r.parent_id) if r.parent_id is not None else None
+            (parent.children if parent is not None else roots).append(nodes[r.id])
+        return roots
 
     def get(self, principal: Principal, user_id: int) -> PersonView:
         with self.db.read() as s:

@@ -97,3 +97,31 @@ def test_the_person_picker_finds_people_by_pinyin_initials_with_nothing_sensitiv
     # A LIKE wildcard is a character to look for, not "everyone".
     assert client.get("/api/directory", params={"q": "%"}, headers=headers).json() == []
     assert client.get("/api/directory").status_code == 401
+
+
+def test_the_person_picker_browses_the_whole_org_tree_by_name_and_narrows_to_a_unit(client):
+    """Staff see only their own units in /api/org-units/tree, but the picker's tree names every
+    active unit (as every person's department already does) and nothing more."""
+    headers = login(client, "kezhang")
+    r = client.get("/api/directory/orgs", headers=headers)
+    assert r.status_code == 200
+    roots = r.json()
+
+    def walk(nodes):
+        for n in nodes:
+            yield n
+            yield from walk(n["children"])
+
+    units = {n["name"]: n for n in walk(roots)}
+    assert {"示范局", "办公室", "财务科", "机关党委", "第一党支部", "第二党支部"} <= set(units)
+    assert all(set(n) == {"id", "name", "kind", "children"} for n in units.values())
+    assert [c["name"] for c in units["示范局"]["children"]] == ["办公室", "财务科"]
+    office = client.get("/api/directory", params={"org_id": units["办公室"]["id"], "limit": 50}, headers=headers).json()
+    assert office and {p["department_name"] for p in office} == {"办公室"}
+    assert "shuji" in {p["username"] for p in office} and "kezhang" not in {p["username"] for p in office}
+    assert client.get("/api/directory/orgs").status_code == 401
+    # the 安全保密管理员 scopes role grants by unit without reading the org records themselves
+    secadmin = login(client, "secadmin")
+    assert client.get("/api/org-units/tree", headers=secadmin).status_code == 403
+    assert client.get("/api/directory/orgs", headers=secadmin).json() == roots
+    assert client.get("/api/directory/orgs", headers=login(client, "auditor")).status_code == 403

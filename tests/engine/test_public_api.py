@@ -9,7 +9,7 @@ EXPECTED = {
     "DelegationView", "Delegations", "EngineError", "EventView", "FieldProblem", "Finding", "Forbidden",
     "GrantView", "HistoryView", "InChargeView", "InstanceView", "InvalidInput", "LoginThrottle", "NotFound",
     "OidcClient", "OrgNode", "OrgTree", "OrgUnitCreate", "OrgUnitUpdate", "OrgUnitView", "PasswordChangeRequired",
-    "DirectoryEntry", "People", "PersonCreate", "PersonFields", "PersonView", "PositionAssign", "PositionView",
+    "DirectoryEntry", "DirectoryOrg", "People", "PersonCreate", "PersonFields", "PersonView", "PositionAssign", "PositionView",
     "Positions",
     "Principal", "ProcessError", "RoleView", "Roles", "SecurityPolicy", "SessionView", "Settings", "TaskView",
     "Tokens", "Unauthenticated", "VerifyResult", "WorkbookInvalid", "WorkflowEngine", "audit", "authenticate",
