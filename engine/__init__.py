@@ -54,6 +54,7 @@ from engine.org.workbook import WorkbookInvalid, export_workbook, import_workboo
 from engine.approvals.actions import ACTION_NAMES, ActionInput
 from engine.runtime.attachments import AttachmentView
 from engine.runtime.engine import ProcessError, WorkflowEngine
+from engine.runtime.monitor import ChainStatus, InstanceVariables
 from engine.notify import DeliveryView, WebhookCreate, Webhooks, WebhookView
 from engine.runtime.notifications import NotificationPage, NotificationView, Notifications
 from engine.party.dues import DuesLedgerView, dues_ledger
@@ -102,4 +103,5 @@ __all__ = [
     "start_session", "CalendarDays", "DayView", "DeliveryView", "WebhookCreate", "WebhookView", "Webhooks",
     "ProjectDetail", "ProjectReportView", "ProjectTaskView", "ProjectView", "list_projects", "project_detail",
     "DuesLedgerView", "dues_ledger",
+    "ChainStatus", "InstanceVariables",
 ]

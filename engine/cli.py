@@ -413,13 +413,13 @@ def _bound(value: str | None, name: str):
         return int(value)
     from datetime import datetime
 
-    from engine.clock import SHANGHAI
+    from engine.clock import beijing_to_utc
 
     try:
         ts = datetime.fromisoformat(value)
     except ValueError:
         _fail(_invalid(f"{name} 应为事件序号或日期时间（如 2026-01-01 或 2026-01-01T08:00），而不是 {value!r}"), False)
-    return ts if ts.tzinfo else ts.replace(tzinfo=SHANGHAI)
+    return beijing_to_utc(ts)
 
 
 @audit_app.command("export")

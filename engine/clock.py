@@ -16,6 +16,11 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+def beijing_to_utc(value: datetime) -> datetime:
+    """A time people typed or picked: without a zone it is Beijing time; returned in UTC."""
+    return (value if value.tzinfo else value.replace(tzinfo=SHANGHAI)).astimezone(timezone.utc)
+
+
 def local(value: datetime) -> datetime:
     return as_utc(value).astimezone(SHANGHAI)
 

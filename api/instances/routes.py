@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from api.deps import CurrentUser, EngineDep, allowed, in_engine_thread
@@ -13,11 +13,12 @@ from api.pages import Id, Page, PageNo, fast_json
 from engine import (
     ActResult,
     AttachmentView,
+    ChainStatus,
     CommentView,
     DiagramView,
     HistoryEntry,
+    InstanceVariables,
     InstanceView,
-    PayloadTooLarge,
 )
 
 router = APIRouter(prefix="/process-instances", tags=["process-instances"])
@@ -105,14 +106,54 @@ def list_attachments(instance_id: Id, engine: EngineDep, principal: CurrentUser)
 @router.post("/{instance_id:int}/attachments", operation_id="process_instances_attach", response_model=AttachmentView,
              status_code=201, responses={413: {"description": "the file is over the size limit"}})
 async def attach(instance_id: Id, file: UploadFile, request: Request, engine: EngineDep,
-                 principal: CurrentUser) -> AttachmentView:
-    limit = engine.settings.attachment_max_bytes
-    content = await file.read(limit + 1)
-    if len(content) > limit:
-        raise PayloadTooLarge(f"附件不能超过 {limit // (1024 * 1024)} MB")
+                 principal: CurrentUser,
+                 task_id: Annotated[int | None, Form(ge=1, description="在哪个待办上传（任务页面上传时必填；"
+                                                                         "本人在本流程只有一个待办时可省略）")] = None,
+                 task: Annotated[int | None, Query(alias="task_id", ge=1, include_in_schema=False)] = None,
+                 ) -> AttachmentView:
+    """发起人或当前办理人上传附件（流程进行中）。"""
+    content = await _read_limited(engine, file)
     return engine.add_attachment(principal=principal, instance_id=instance_id, filename=file.filename or "",
-                                 content_type=(file.content_type or "application/octet-stream").split(";")[0],
-                                 content=content)
+                                 content_type=_content_type(file), content=content,
+                                 task_id=task_id if task_id is not None else task)
+
+
+async def _read_limited(engine, file: UploadFile) -> bytes:
+    """At most one byte over the limit: enough for the engine to refuse the file as too large (413)."""
+    return await file.read(engine.settings.attachment_max_bytes + 1)
+
+
+def _content_type(file: UploadFile) -> str:
+    return (file.content_type or "application/octet-stream").split(";")[0]
+
+
+@router.get("/{instance_id:int}/variables", operation_id="process_instances_variables",
+            response_model=InstanceVariables)
+def variables(instance_id: Id, engine: EngineDep, principal: CurrentUser) -> InstanceVariables:
+    """流程数据（监控用）：身份证号、手机号脱敏，保密节点所填内容不显示。需要 instance.read。"""
+    return engine.instance_variables(principal=principal, instance_id=instance_id)
+
+
+@router.get("/{instance_id:int}/chain", operation_id="process_instances_chain", response_model=ChainStatus)
+def chain(instance_id: Id, engine: EngineDep, principal: CurrentUser) -> ChainStatus:
+    """本实例审计事件的完整性：逐条重算哈希并核对前后衔接，及最新检查点是否已覆盖。"""
+    return engine.instance_chain(principal=principal, instance_id=instance_id)
+
+
+@files_router.post("", operation_id="attachments_stage", response_model=AttachmentView, status_code=201,
+                   responses={413: {"description": "the file is over the size limit"}},
+                   description="发起前上传附件（发起表单的附件字段）：只有上传人可见，发起申请时绑定到新流程实例。")
+async def stage(file: UploadFile, engine: EngineDep, principal: allowed("process.start")) -> AttachmentView:
+    content = await _read_limited(engine, file)
+    return engine.stage_attachment(principal=principal, filename=file.filename or "",
+                                   content_type=_content_type(file), content=content)
+
+
+@files_router.delete("/{attachment_id:int}", operation_id="attachments_discard", status_code=204,
+                     description="删除本人发起前上传、尚未随申请提交的附件。")
+def discard(attachment_id: Id, engine: EngineDep, principal: CurrentUser) -> Response:
+    engine.discard_staged(principal=principal, attachment_id=attachment_id)
+    return Response(status_code=204)
 
 
 @files_router.get("/{attachment_id:int}", operation_id="attachments_download",

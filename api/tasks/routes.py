@@ -1,6 +1,7 @@
 """/api/tasks: the inbox (mine / team / cc / done), the task page, and the approval actions."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -20,10 +21,14 @@ assert set(Action.__args__) == set(ACTION_NAMES)
 @router.get("", operation_id="tasks_list", response_model=TaskPage)
 async def inbox(request: Request, engine: EngineDep, principal: CurrentUser,
           scope: Literal["mine", "team", "cc", "done"] = "mine", status: Literal["open", "done"] = "open",
-          key: str | None = None, overdue: bool = False, page: PageNo = 1,
-          size: Annotated[int, Query(ge=1, le=200)] = 20) -> Response:
+          key: str | None = None, overdue: bool = False,
+          initiator: Annotated[str | None, Query(min_length=1, max_length=100, description="发起人用户名")] = None,
+          arrived_from: Annotated[datetime | None, Query(description="到达时间不早于（无时区为北京时间）")] = None,
+          arrived_to: Annotated[datetime | None, Query(description="到达时间早于")] = None,
+          page: PageNo = 1, size: Annotated[int, Query(ge=1, le=200)] = 20) -> Response:
     items, total = await in_engine_thread(request, engine.inbox, principal=principal, scope=scope, status=status,
-                                          key=key, overdue=overdue, page=page, size=size)
+                                          key=key, overdue=overdue, initiator=initiator, arrived_from=arrived_from,
+                                          arrived_to=arrived_to, page=page, size=size)
     return fast_json({"items": items, "total": total, "page": page, "size": size})
 
 

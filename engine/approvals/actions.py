@@ -117,9 +117,11 @@ def _ready(unit: Unit, row: TaskRow):
 
 
 # -- form data ------------------------------------------------------------------------------
-def take_data(engine, unit: Unit, row: TaskRow, node: NodeConfig, data: dict | None) -> tuple[dict, dict]:
+def take_data(engine, unit: Unit, row: TaskRow, node: NodeConfig, data: dict | None,
+              user: User | None = None) -> tuple[dict, dict]:
     """Split submitted data into the node form's own values (validated) and edits of earlier fields
-    the node's fieldPermissions allow; a read-only or hidden field that is changed is refused."""
+    the node's fieldPermissions allow; a read-only or hidden field that is changed is refused. The
+    attachment ids in file fields must be the instance's or `user`'s staged files (bound here)."""
     data = dict(data or {})
     spiff_task = unit.spiff_task(row)
     current = spiff_task.data if spiff_task is not None else {}
@@ -164,6 +166,18 @@ def take_data(engine, unit: Unit, row: TaskRow, node: NodeConfig, data: dict | N
             found = validate_data(start.schema, merged, start.validator)
             if found:
                 raise InvalidInput("修改的字段有误：" + "；".join(f"{p.field} {p.reason}" for p in found), errors=found)
+    if user is not None:
+        staged: list[int] = []
+        if form is not None:
+            staged += attachments.check_form_files(unit.sql, attachments.file_fields(form.schema, form.ui_schema),
+                                                   own, instance_id=unit.inst.id, user_id=user.id)
+        if edits and start is not None:
+            staged += attachments.check_form_files(unit.sql, attachments.file_fields(start.schema, start.ui_schema),
+                                                   edits, instance_id=unit.inst.id, user_id=user.id)
+        if unit.inst.id is None:  # a start: the instance's id comes with its insert
+            unit.staged += staged
+        else:
+            attachments.bind_staged(unit.sql, staged, instance_id=unit.inst.id, task_id=row.id, user_id=user.id)
     return own, edits
 
 
@@ -232,7 +246,7 @@ def submit(engine, unit: Unit, row: TaskRow, user: User, inp: ActionInput) -> No
     if not node.initiator:
         _refuse(node, "submit")
     spiff_task = _ready(unit, row)
-    own, _ = take_data(engine, unit, row, node, inp.data)
+    own, _ = take_data(engine, unit, row, node, inp.data, user)
     check_guards(unit, node, {**spiff_task.data, **own})
     comment = _comment(inp)
     row.close("completed", at=unit.at, by=user.id, outcome="submitted", comment=comment)
@@ -257,7 +271,7 @@ def decide(engine, unit: Unit, row: TaskRow, user: User, inp: ActionInput, outco
     spiff_task = _ready(unit, row)
     need_opinion = action == "reject" or node.properties.get("opinionRequired") == "true"
     comment = _comment(inp, required=ACTION_NAMES[action] if need_opinion else None)
-    own, edits = take_data(engine, unit, row, node, inp.data)
+    own, edits = take_data(engine, unit, row, node, inp.data, user)
     if outcome == "approved":
         check_guards(unit, node, {**spiff_task.data, **edits, **own})
     if node.properties.get("signatureRequired") == "true":
@@ -349,7 +363,7 @@ def resolve(engine, unit: Unit, row: TaskRow, user: User, inp: ActionInput) -> N
     _ready(unit, row)
     comment = _comment(inp, required="办理完成")
     node = unit.d.node(row.node_id)
-    own, _ = take_data(engine, unit, row, node, inp.data)
+    own, _ = take_data(engine, unit, row, node, inp.data, user)
     row.close("completed", at=unit.at, by=user.id, outcome="resolved", comment=comment)
     row.data = own or None
     owner = next(r for r in unit.rows if r.id == row.parent_id)

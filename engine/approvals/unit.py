@@ -78,6 +78,8 @@ class Unit:
     written: bool = False
     _calendar: WorkCalendar | None = None
     settings: object = None  # the engine's Settings (built-in service operators use them)
+    # staged attachments a start's form names, bound to the instance once it has an id
+    staged: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         who = self.inst.initiator

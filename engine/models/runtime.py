@@ -96,7 +96,9 @@ class Attachment(Base):
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(BigInteger)
-    purpose: Mapped[str] = mapped_column(String(16))  # file | signature
+    # file (added to an instance or bound from staged) | staged (uploaded for a start form, not yet
+    # submitted) | signature | letter (介绍信) | archive (snapshot of a finished instance)
+    purpose: Mapped[str] = mapped_column(String(16))
     uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=now)
 

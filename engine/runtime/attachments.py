@@ -15,6 +15,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from engine.sql import Sql
 
 MAX_SIGNATURE = 1024 * 1024
 MAX_FILENAME = 255
+MAX_FIELD_FILES = 50  # attachment ids one file field may hold, whatever its schema says
 _MAGIC = {
     "application/pdf": (b"%PDF-",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
@@ -55,10 +57,20 @@ def blob_path(settings: Settings, sha256: str) -> Path:
     return Path(settings.attachments_dir) / sha256[:2] / sha256
 
 
+def size_text(n: int) -> str:
+    """A byte count as people read it: 20 MB, 512 KB."""
+    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 and n % (1024 * 1024) == 0 else \
+        f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{max(1, n // 1024)} KB"
+
+
+def too_large(settings: Settings) -> PayloadTooLarge:
+    return PayloadTooLarge(f"附件不能超过 {size_text(settings.attachment_max_bytes)}")
+
+
 def check_file(settings: Settings, filename: str, content_type: str, content: bytes) -> None:
     """Refuse a file by size, declared type or content that does not match the type."""
     if len(content) > settings.attachment_max_bytes:
-        raise PayloadTooLarge(f"附件不能超过 {settings.attachment_max_bytes // (1024 * 1024)} MB")
+        raise too_large(settings)
     if not content:
         raise InvalidInput("附件是空文件", errors=[FieldProblem("file", "空文件")])
     allowed = {t.strip() for t in settings.attachment_types.split(",") if t.strip()}
@@ -77,7 +89,11 @@ def store_blob(settings: Settings, content: bytes) -> str:
     digest = hashlib.sha256(content).hexdigest()
     final = blob_path(settings, digest)
     if final.exists():
-        return digest
+        try:
+            os.utime(final)  # reused: fresh again, so a cleanup racing this upload keeps it (unlink_blob)
+            return digest
+        except FileNotFoundError:
+            pass  # removed just now: written again below
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".upload-")
     try:
@@ -93,6 +109,18 @@ def store_blob(settings: Settings, content: bytes) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return digest
+
+
+def unlink_blob(settings: Settings, sha256: str, *, grace: float) -> bool:
+    """Remove a stored file no attachment refers to, unless written or reused within `grace` seconds."""
+    path = blob_path(settings, sha256)
+    try:
+        if time.time() - path.stat().st_mtime < grace:
+            return False
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def insert(sql: Sql, settings: Settings, *, instance_id: int | None, task_id: int | None, filename: str,
@@ -123,3 +151,84 @@ def decode_signature(value: str) -> bytes:
     if not content.startswith(_MAGIC["image/png"][0]):
         raise InvalidInput("签名不是 PNG 图片", errors=[FieldProblem("signature", "不是 PNG 图片")])
     return content
+
+
+FILE_WIDGET = "attachments"  # uiSchema "ui:widget" of a form field holding attachment ids
+
+
+def file_fields(schema: dict, ui: dict | None) -> dict[str, dict]:
+    """The top-level fields a form draws as an upload control, each with its "ui:options"."""
+    out: dict[str, dict] = {}
+    for name in (schema.get("properties") or {}):
+        spec = (ui or {}).get(name)
+        if isinstance(spec, dict) and spec.get("ui:widget") == FILE_WIDGET:
+            opts = spec.get("ui:options")
+            out[name] = opts if isinstance(opts, dict) else {}
+    return out
+
+
+def accepts(accept: str, filename: str, content_type: str) -> bool:
+    """Whether a file matches an `accept` list as a browser reads it (".pdf,image/*,application/zip")."""
+    name, kind = filename.lower(), content_type.lower()
+    for part in (p.strip().lower() for p in accept.split(",")):
+        if not part:
+            continue
+        if part.startswith("."):
+            if name.endswith(part):
+                return True
+        elif part.endswith("/*"):
+            if kind.startswith(part[:-1]):
+                return True
+        elif kind == part:
+            return True
+    return not any(p.strip() for p in accept.split(","))
+
+
+def check_form_files(sql: Sql, fields: dict[str, dict], values: dict, *, instance_id: int | None,
+                     user_id: int) -> list[int]:
+    """The attachment ids submitted in file fields must be files of this instance, or files the
+    submitting person staged (uploaded before the start) and that are still unbound; a field's
+    `accept` is enforced. Returns the staged ids, which the caller binds to the instance."""
+    problems: list[FieldProblem] = []
+    staged: list[int] = []
+    for name, opts in fields.items():
+        ids = values.get(name)
+        if not isinstance(ids, list) or not ids:
+            continue
+        wanted = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+        if len(wanted) != len(ids):
+            problems.append(FieldProblem(name, "应为附件编号的列表"))
+            continue
+        if len(ids) > MAX_FIELD_FILES:
+            problems.append(FieldProblem(name, f"最多 {MAX_FIELD_FILES} 个附件，而不是 {len(ids)} 个"))
+            continue
+        marks = ", ".join("?" * len(wanted))
+        found = {r[0]: r for r in sql.rows(f"SELECT id, instance_id, purpose, uploaded_by, filename, content_type "
+                                           f"FROM attachments WHERE id IN ({marks})", wanted)}
+        accept = str(opts.get("accept") or "")
+        for aid in wanted:
+            r = found.get(aid)
+            ours = r is not None and ((instance_id is not None and r[1] == instance_id and r[2] == "file")
+                                      or (r[1] is None and r[2] == "staged" and r[3] == user_id))
+            if not ours:
+                problems.append(FieldProblem(name, f"附件 {aid} 不存在或不属于本申请"))
+            elif accept and not accepts(accept, r[4], r[5]):
+                problems.append(FieldProblem(name, f"「{r[4]}」不是允许的文件类型（{accept}）"))
+            elif r[1] is None:
+                staged.append(aid)
+    if problems:
+        raise InvalidInput("附件有误：" + "；".join(f"{p.field} {p.reason}" for p in problems), errors=problems)
+    return staged
+
+
+def bind_staged(sql: Sql, ids: list[int], *, instance_id: int, task_id: int | None, user_id: int) -> None:
+    """Staged files named by a submission become the instance's own files."""
+    if not ids:
+        return
+    ids = sorted(set(ids))
+    if len(ids) > MAX_FIELD_FILES * 20:  # check_form_files caps each field; this bounds the statement
+        raise InvalidInput(f"一次最多提交 {MAX_FIELD_FILES * 20} 个附件", errors=[FieldProblem("file", "附件过多")])
+    sql.defer(f"UPDATE attachments SET instance_id = ?, task_id = ?, purpose = 'file' WHERE id IN "
+              f"({', '.join('?' * len(ids))}) AND instance_id IS NULL AND purpose = 'staged' AND uploaded_by = ?",
+              (instance_id, task_id, *ids, user_id), expect=len(ids),
+              error=InvalidInput("附件已被另一份申请使用，请重新上传", errors=[FieldProblem("file", "已被使用")]))

@@ -31,7 +31,7 @@ from engine.approvals.rows import INSTANCE_COLS, TASK_COLS, InstanceRow, TaskRow
 from engine.approvals.unit import ProcessError, Unit
 from engine.audit import NewEvent, append_events, checkpoints
 from engine.audit.auditor import Auditor
-from engine.clock import SHANGHAI, as_utc, now
+from engine.clock import SHANGHAI, as_utc, beijing_to_utc, now
 from engine.config import Settings, get_settings
 from engine.db import Database
 from engine.errors import Conflict, EngineError, FieldProblem, Forbidden, InvalidInput, NotFound
@@ -39,8 +39,9 @@ from engine.identity.permissions import PERMISSIONS
 from engine.identity.principal import ClientInfo, Principal
 from engine.notify.email import Mailer
 from engine.notify.webhooks import Webhooks
-from engine.runtime import attachments, services
+from engine.runtime import attachments, monitor, services
 from engine.runtime.attachments import AttachmentView
+from engine.runtime.monitor import ChainStatus, InstanceVariables
 from engine.runtime.definitions import DefinitionCache
 from engine.runtime.serializer import STATE_VERSION, dump_state, load_state
 from engine.runtime.states import StateCache
@@ -69,6 +70,10 @@ MAX_TITLE = 300  # process_instances.title
 MAX_BUSINESS_KEY = 100  # process_instances.business_key
 MAX_IDEMPOTENCY_KEY = 200
 MAX_COMMENT_BODY = 2000
+MAX_STAGED = 50  # files one person has uploaded for start forms not yet submitted
+STAGED_TTL = timedelta(hours=24)  # a staged file not submitted with a start form by then is deleted
+STAGED_PURGE_EVERY = 600  # seconds between two purges by the scheduler's tick, per process
+BLOB_GRACE = 600  # seconds a stored file just written or reused is kept even when no row refers to it
 MAX_PAGE = 1_000_000  # beyond, OFFSET would overflow a 64-bit integer
 SCOPES = ("mine", "team", "cc", "done")
 _INSTANCE_VIEW = ("SELECT i.id, i.definition_key, i.definition_version, i.title, i.status, u.username, "
@@ -90,6 +95,7 @@ class WorkflowEngine:
         self.auditor = Auditor(db, self.settings, self.webhooks)  # the auditor's side of the log
         self._planned = float("-inf")  # when process schedules were last planned (time.monotonic)
         self._checkpoint_warned = float("-inf")  # when a missing audit key was last logged
+        self._staged_purged = float("-inf")  # when purge_staged_due last ran
 
     # -- commands -------------------------------------------------------------------------
     def start(self, *, key: str, username: str, data: dict | None = None, title: str | None = None,
@@ -139,6 +145,7 @@ class WorkflowEngine:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id",
                 (d.id, d.key, d.version, business_key, inst.title, user.id, inst.status, dump_state(workflow),
                  STATE_VERSION, sql.ts(unit.at), sql.ts(inst.ended_at)))[0]
+            attachments.bind_staged(sql, unit.staged, instance_id=inst.id, task_id=None, user_id=user.id)
             inst.events.insert(0, NewEvent("instance.start", user.id, None, inst.id, None, {
                 "definition": d.key, "version": d.version, "title": inst.title, "business_key": business_key}))
             if d.has_services and services.ready(workflow):  # built-ins need the instance's id
@@ -264,39 +271,150 @@ class WorkflowEngine:
         return [CommentView(*r[:5], created_at=_iso(Sql.from_ts(r[5]))) for r in rows]
 
     def add_attachment(self, *, principal: Principal, instance_id: int, filename: str, content_type: str,
-                       content: bytes) -> AttachmentView:
+                       content: bytes, task_id: int | None = None) -> AttachmentView:
+        """A file added to a running instance by its initiator or by someone holding one of its open
+        tasks (not a 抄送 reader, nor an administrator who only oversees it). A file added at a task of
+        a confidential node is tied to that task and, like what is filled in there, seen by its uploader alone.
+        `task_id` names the caller's open task the file is added at; without it, the caller's only open
+        task of the instance (none: added as the initiator; several: refused, the upload must say which)."""
         self._check_visible(principal, instance_id)
         at = now()
         with self.db.transaction() as sql:
-            status = sql.row("SELECT status FROM process_instances WHERE id = ?", (instance_id,))[0]
+            status, initiator = sql.row("SELECT status, initiator_id FROM process_instances WHERE id = ?",
+                                        (instance_id,))
             if status != "running":
                 raise Conflict(f"流程实例 {instance_id} 已结束，不能再上传附件")
-            aid = attachments.insert(sql, self.settings, instance_id=instance_id, task_id=None, filename=filename,
-                                     content_type=content_type, content=content, purpose="file",
+            open_tasks = [r[0] for r in sql.rows(
+                "SELECT id FROM tasks WHERE instance_id = ? AND assignee_id = ? AND status = 'open' "
+                "AND kind <> 'cc' ORDER BY id", (instance_id, principal.user_id))]
+            if task_id is not None:
+                if task_id not in open_tasks:
+                    raise InvalidInput(f"任务 {task_id} 不是您在本流程中的待办，不能在此上传附件",
+                                       errors=[FieldProblem("task_id", "不是您在本流程中的待办")])
+                mine: int | None = task_id
+            elif len(open_tasks) > 1:
+                raise InvalidInput("您在本流程中有多个待办，请在任务页面上传附件（须指明 task_id）",
+                                   errors=[FieldProblem("task_id", "请指明在哪个待办上传")])
+            else:
+                mine = open_tasks[0] if open_tasks else None
+            if mine is None and initiator != principal.user_id:
+                raise Forbidden("只有发起人和当前办理人可以上传附件")
+            aid = attachments.insert(sql, self.settings, instance_id=instance_id, task_id=mine,
+                                     filename=filename, content_type=content_type, content=content, purpose="file",
                                      user_id=principal.user_id, at=at)
             row = sql.row("SELECT sha256 FROM attachments WHERE id = ?", (aid,))
-            append_events(sql, [NewEvent("instance.attach", principal.user_id, None, instance_id, None, {
+            append_events(sql, [NewEvent("instance.attach", principal.user_id, None, instance_id, mine, {
                 "attachment_id": aid, "filename": filename, "sha256": row[0], "size": len(content),
                 **principal.client.audit()})],
                 hash_alg=self.settings.audit_hash)
         return self.attachment(principal=principal, attachment_id=aid)[0]
 
+    def stage_attachment(self, *, principal: Principal, filename: str, content_type: str,
+                         content: bytes) -> AttachmentView:
+        """A file uploaded for a start form before the instance exists: kept for its uploader alone
+        (purpose `staged`) until a start names it in a file field, which binds it to the new instance."""
+        principal.require("process.start")
+        at = now()
+        with self.db.transaction() as sql:
+            # the uploader's row lock serialises their uploads, so two at once cannot both pass the cap
+            # (SQLite: BEGIN IMMEDIATE already holds the write lock)
+            sql.row("SELECT id FROM users WHERE id = ?" + sql.for_update(), (principal.user_id,))
+            waiting = sql.row("SELECT COUNT(*) FROM attachments WHERE instance_id IS NULL AND purpose = 'staged' "
+                              "AND uploaded_by = ?", (principal.user_id,))[0]
+            if waiting >= MAX_STAGED:
+                raise Conflict(f"已有 {waiting} 个尚未提交的附件，请先提交申请后再上传")
+            aid = attachments.insert(sql, self.settings, instance_id=None, task_id=None, filename=filename,
+                                     content_type=content_type, content=content, purpose="staged",
+                                     user_id=principal.user_id, at=at)
+            r = sql.row(_ATTACHMENT_SQL + " WHERE a.id = ?", (aid,))
+            append_events(sql, [NewEvent("attachment.stage", principal.user_id, None, None, None, {
+                "attachment_id": aid, "filename": r[2], "sha256": r[5], "size": len(content),
+                **principal.client.audit()})], hash_alg=self.settings.audit_hash)
+        return _attachment_view(r)
+
+    def discard_staged(self, *, principal: Principal, attachment_id: int) -> None:
+        """The uploader takes back a file staged for a start form that was not submitted with it."""
+        with self.db.transaction() as sql:
+            r = sql.row("SELECT filename, sha256 FROM attachments WHERE id = ? AND instance_id IS NULL AND "
+                        "purpose = 'staged' AND uploaded_by = ?" + sql.for_update(), (attachment_id, principal.user_id))
+            if r is None:  # someone else's, bound to a request, or gone: all look the same
+                raise NotFound(f"附件 {attachment_id} 不存在，或已随申请提交、不能删除")
+            self._drop_attachments(sql, [attachment_id])
+            append_events(sql, [NewEvent("attachment.discard", principal.user_id, None, None, None, {
+                "attachment_id": attachment_id, "filename": r[0], "sha256": r[1], **principal.client.audit()})],
+                hash_alg=self.settings.audit_hash)
+        self._unlink_unused({r[1]})
+
+    def purge_staged(self, *, max_age: timedelta = STAGED_TTL) -> int:
+        """Staged files never submitted with a start form, older than `max_age`: deleted (for the
+        scheduler's tick, at most every STAGED_PURGE_EVERY seconds unless called directly)."""
+        cut = now() - max_age
+        with self.db.transaction() as sql:
+            rows = sql.rows("SELECT id, sha256, filename, uploaded_by FROM attachments WHERE instance_id IS NULL "
+                            "AND purpose = 'staged' AND created_at < ? ORDER BY id LIMIT 1000" + sql.for_update(),
+                            (sql.ts(cut),))
+            if not rows:
+                return 0
+            self._drop_attachments(sql, [r[0] for r in rows])
+            append_events(sql, [NewEvent("attachment.discard", None, None, None, None, {
+                "attachment_id": aid, "filename": name, "sha256": digest, "uploaded_by": who, "expired": True})
+                for aid, digest, name, who in rows], hash_alg=self.settings.audit_hash)
+        self._unlink_unused({r[1] for r in rows})
+        return len(rows)
+
+    def purge_staged_due(self) -> int:
+        """purge_staged, when STAGED_PURGE_EVERY seconds have passed since this process last ran it."""
+        if time.monotonic() - self._staged_purged < STAGED_PURGE_EVERY:
+            return 0
+        self._staged_purged = time.monotonic()
+        return self.purge_staged()
+
+    @staticmethod
+    def _drop_attachments(sql: Sql, ids: list[int]) -> None:
+        sql.run(f"DELETE FROM attachments WHERE id IN ({', '.join('?' * len(ids))})", ids)
+
+    def _unlink_unused(self, digests: set[str]) -> None:
+        """Remove stored files no attachment row refers to any more (after the deleting commit). A
+        file written or reused by an upload in the last BLOB_GRACE seconds is kept: that upload's
+        row may not be committed yet (attachments.store_blob touches a file it reuses)."""
+        with self.db.transaction(write=False) as sql:
+            unused = [d for d in digests if sql.row("SELECT 1 FROM attachments WHERE sha256 = ?", (d,)) is None]
+        for d in unused:
+            attachments.unlink_blob(self.settings, d, grace=BLOB_GRACE)
+
     def attachments(self, *, principal: Principal, instance_id: int) -> list[AttachmentView]:
         self._check_visible(principal, instance_id)
         with self.db.transaction(write=False) as sql:
             rows = sql.rows(_ATTACHMENT_SQL + " WHERE a.instance_id = ? ORDER BY a.id", (instance_id,))
-        return [_attachment_view(r) for r in rows]
+            hidden = self._secret_files(sql, principal, instance_id)
+        return [_attachment_view(r) for r in rows if r[0] not in hidden]
+
+    def _secret_files(self, sql: Sql, principal: Principal, instance_id: int) -> set[int]:
+        """Attachments of an instance added at a confidential node's task by someone else: hidden."""
+        secret = self.definitions.get(sql, sql.row("SELECT definition_id FROM process_instances WHERE id = ?",
+                                                   (instance_id,))[0]).confidential
+        if not secret:
+            return set()
+        rows = sql.rows("SELECT a.id, t.node_id FROM attachments a JOIN tasks t ON t.id = a.task_id "
+                        "WHERE a.instance_id = ? AND a.uploaded_by <> ?", (instance_id, principal.user_id))
+        return {aid for aid, node_id in rows if node_id in secret}
 
     def attachment(self, *, principal: Principal, attachment_id: int) -> tuple[AttachmentView, Path]:
-        """One attachment and the path of its bytes, if the caller may see its instance."""
+        """One attachment and the path of its bytes, if the caller may see its instance (and, at a
+        confidential node, uploaded it); a staged file (not yet bound to an instance) only to its uploader."""
+        missing = f"附件 {attachment_id} 不存在或您无权查看"
         with self.db.transaction(write=False) as sql:
             r = sql.row(_ATTACHMENT_SQL + " WHERE a.id = ?", (attachment_id,))
-        if r is None:
-            raise NotFound(f"附件 {attachment_id} 不存在")
-        view = _attachment_view(r)
-        if view.instance_id is None:
-            raise NotFound(f"附件 {attachment_id} 不存在")
-        self._check_visible(principal, view.instance_id, missing=f"附件 {attachment_id} 不存在或您无权查看")
+            if r is None:
+                raise NotFound(f"附件 {attachment_id} 不存在")
+            view = _attachment_view(r)
+            if view.instance_id is None:
+                if view.purpose != "staged" or view.uploaded_by != principal.username:
+                    raise NotFound(missing)
+                return view, attachments.blob_path(self.settings, view.sha256)
+            self._check_visible(principal, view.instance_id, sql=sql, missing=missing)
+            if view.id in self._secret_files(sql, principal, view.instance_id):
+                raise NotFound(missing)
         if view.purpose in SENSITIVE_PURPOSES:
             self._sensitive_download(principal, view)
         return view, attachments.blob_path(self.settings, view.sha256)
@@ -332,8 +450,11 @@ class WorkflowEngine:
             return _task_views(sql, where, (user.id,))
 
     def inbox(self, *, principal: Principal, scope: str = "mine", status: str = "open", key: str | None = None,
-              overdue: bool = False, page: int = 1, size: int = 20) -> tuple[list[TaskView], int]:
-        """The inbox, newest first: mine (待办 / 已办), team (my orgs' open tasks), cc (抄送我), done."""
+              overdue: bool = False, initiator: str | None = None, arrived_from: datetime | None = None,
+              arrived_to: datetime | None = None, page: int = 1, size: int = 20) -> tuple[list[TaskView], int]:
+        """The inbox, newest first: mine (待办 / 已办), team (my orgs' open tasks), cc (抄送我), done.
+        Filters narrow the scope's own tasks: the process, overdue, the initiator's username and the
+        task's arrival time (`arrived_from` inclusive, `arrived_to` exclusive; no zone = Beijing time)."""
         if scope not in SCOPES:
             raise InvalidInput(f"scope 只能是 {'、'.join(SCOPES)}", errors=[FieldProblem("scope", "无效")])
         if status not in ("open", "done"):
@@ -359,6 +480,13 @@ class WorkflowEngine:
         if key:
             where += " AND i.definition_key = ?"
             params.append(key)
+        if initiator:
+            where += " AND i.initiator_id IN (SELECT id FROM users WHERE username = ?)"
+            params.append(initiator)
+        arrived_from, arrived_to = (beijing_to_utc(b) if b is not None else None for b in (arrived_from, arrived_to))
+        if arrived_from and arrived_to and arrived_from >= arrived_to:
+            raise InvalidInput("到达时间的起点应早于终点", errors=[FieldProblem("arrived_to", "应晚于 arrived_from")])
+        bounds = [(b, op) for b, op in ((arrived_from, ">="), (arrived_to, "<")) if b is not None]
         if overdue:
             where += " AND t.due_at IS NOT NULL AND t.due_at <= ?"  # as _due_state: due at 24:00 is late at 24:00
         size, page = max(1, min(size, 200)), max(1, min(page, MAX_PAGE))
@@ -367,8 +495,11 @@ class WorkflowEngine:
         with self.db.autocommit() as sql:
             if overdue:
                 params.append(sql.ts(now()))
+            for bound, op in bounds:
+                where += f" AND t.created_at {op} ?"
+                params.append(sql.ts(bound))
             # the count joins only what the filters use: it visits every matching task, not 20
-            joins = (" JOIN process_instances i ON i.id = t.instance_id" if key else "") + \
+            joins = (" JOIN process_instances i ON i.id = t.instance_id" if key or initiator else "") + \
                 (" LEFT JOIN users a ON a.id = t.assignee_id" if scope == "team" else "")
             count = f"SELECT COUNT(*) FROM tasks t{joins} WHERE {where}"
             items, totals = _task_views(sql, where, tuple(params), order="t.id DESC",
@@ -448,6 +579,14 @@ class WorkflowEngine:
                 t.data = None
         return view
 
+    def instance_variables(self, *, principal: Principal, instance_id: int) -> InstanceVariables:
+        """The monitor's process data of an instance, masked (engine/runtime/monitor.py)."""
+        return monitor.instance_variables(self, principal, instance_id)
+
+    def instance_chain(self, *, principal: Principal, instance_id: int) -> ChainStatus:
+        """Whether an instance's audit events are intact and linked (engine/runtime/monitor.py)."""
+        return monitor.instance_chain(self, principal, instance_id)
+
     def list_instances(self, *, principal: Principal, status: str | None = None, key: str | None = None,
                        mine: bool = False, q: str | None = None, initiator: str | None = None,
                        started_from: datetime | None = None, started_to: datetime | None = None,
@@ -476,8 +615,7 @@ class WorkflowEngine:
             for bound, op in ((started_from, ">="), (started_to, "<")):
                 if bound is not None:
                     where += f" AND i.started_at {op} ?"
-                    # a time without zone is Beijing time, as people type it
-                    params.append(sql.ts(as_utc(bound if bound.tzinfo else bound.replace(tzinfo=SHANGHAI))))
+                    params.append(sql.ts(beijing_to_utc(bound)))  # a time without zone is Beijing time
             total = sql.row(f"SELECT COUNT(*) FROM process_instances i JOIN users u ON u.id = i.initiator_id "
                             f"WHERE {where}", params)[0]
             rows = sql.rows(f"{_INSTANCE_VIEW} WHERE {where} ORDER BY i.id DESC "
@@ -492,11 +630,14 @@ class WorkflowEngine:
                             "e.payload FROM audit_events e LEFT JOIN users a ON a.id = e.actor_id "
                             "LEFT JOIN users o ON o.id = e.on_behalf_of WHERE e.instance_id = ? ORDER BY e.seq",
                             (instance_id,))
+            hidden_files = self._secret_files(sql, principal, instance_id)
         out = []
         for seq, ts, action, actor, actor_name, obo, task_id, payload in rows:
             p = dict(Sql.from_json(payload) or {})
             for secret in ("data", "edits", "body"):
                 p.pop(secret, None)
+            if action == "instance.attach" and p.get("attachment_id") in hidden_files:
+                p = {}  # a file added at a confidential node by someone else: that one was added, not which
             out.append(HistoryEntry(seq, _iso(Sql.from_ts(ts)), action, actor, actor_name, obo, task_id,
                                     p.pop("node", None), p.pop("node_name", None),
                                     p.pop("comment", None) or p.get("reason"), p))
@@ -521,17 +662,39 @@ class WorkflowEngine:
                     if s.state == "none":
                         s.state = "completed"
                     done.append((t.last_state_change, name))
+                elif t.state == TaskState.ERROR or (t.state == TaskState.READY and unit.inst.status == "error"
+                                                     and services.is_service(spec)):
+                    s.state = "error"  # the instance stopped here: a service call failed
                 elif t.state in (TaskState.READY, TaskState.STARTED):
-                    s.state = "active"
-                elif t.state == TaskState.WAITING and s.state != "active":
+                    if s.state != "error":
+                        s.state = "active"
+                elif t.state == TaskState.WAITING and s.state not in ("active", "error"):
                     s.state = "waiting"
+            # A 退回 resets the workflow to the node, so the tree holds only its latest run: the
+            # approver slots (one set per activation) tell how many times it ran.
+            activations: dict[str, set[tuple[str, int]]] = {}
+            latest: dict[str, tuple[str, int]] = {}
             for r in unit.rows:
+                if r.kind == "cc":
+                    continue
+                activations.setdefault(r.node_id, set()).add((r.spiff_task_id, r.activation))
+                latest[r.node_id] = (r.spiff_task_id, r.activation)  # rows come in id order
                 if r.undecided and r.node_id in states:
                     states[r.node_id].open_slots += 1
                     states[r.node_id].assignees.append(unit.display_name(r.assignee_id))
+            for name, s in states.items():
+                s.runs = max(len(activations.get(name, ())), s.completed + (s.state in ("active", "error")))
+                if name in latest:
+                    # a cancelled slot was not needed (a 或签 settled by another, a round rejected or
+                    # withdrawn, a 减签): the badge counts who decided and who still may
+                    slots = [r for r in unit.rows if r.kind != "cc" and (r.spiff_task_id, r.activation) == latest[name]
+                             and r.status in ("open", "waiting", "completed")]
+                    s.tasks_total = len(slots)
+                    s.tasks_done = sum(r.status == "completed" for r in slots)
             path = [n for _, n in sorted(done)]
         return DiagramView(unit.inst.id, unit.d.key, unit.d.version, xml,
-                           [s for s in states.values() if s.state != "none"], path)
+                           # a node a 退回 went back past shows as not reached, with its earlier runs
+                           [s for s in states.values() if s.state != "none" or s.runs], path)
 
     # -- internals ------------------------------------------------------------------------
     @contextmanager

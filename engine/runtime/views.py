@@ -126,11 +126,19 @@ class HistoryEntry:
 class NodeState:
     node_id: str
     name: str
-    # completed | active | waiting (a timer or a join) | none
+    # completed | active | waiting (a timer or a join) | error (a failed service call) | none (not
+    # reached in this round; listed only when it ran before a 退回 went back past it)
     state: str
     completed: int
     open_slots: int
     assignees: list[str]
+    # how many times the node ran (a 退回 and resubmission runs it again; a node with approver
+    # slots counts its activations), and the slots of its latest activation: decided / decided and
+    # still to decide (a 会签 of three with two votes in is 2 of 3; a settled 或签 of three is 1 of 1,
+    # the slots it cancelled are not counted)
+    runs: int = 0
+    tasks_done: int = 0
+    tasks_total: int = 0
 
 
 @dataclass

@@ -28,6 +28,7 @@ class Ticker(threading.Thread):
                 self.engine.webhooks.deliver_due()
                 self.engine.mailer.deliver_due()
                 self.engine.audit_checkpoint()
+                self.engine.purge_staged_due()
             except Exception:  # noqa: BLE001 - a failing tick must not stop the next one
                 log.exception("timer tick failed")
 

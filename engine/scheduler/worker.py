@@ -66,6 +66,7 @@ def make_celery(settings: Settings) -> Celery:
         eng = engine()
         eng.fire_schedules()  # starts are quick and idempotent: run here, not as jobs
         eng.audit_checkpoint()  # two reads when none is due
+        eng.purge_staged_due()  # staged uploads never submitted, every 10 minutes per process
         if eng.webhooks.any_due():
             deliver_webhooks.delay()
         if eng.mailer.any_due():

@@ -18,6 +18,7 @@ EXPECTED = {
     "start_session", "CalendarDays", "DayView", "DeliveryView", "WebhookCreate", "WebhookView", "Webhooks",
     "ProjectDetail", "ProjectReportView", "ProjectTaskView", "ProjectView", "list_projects", "project_detail",
     "DuesLedgerView", "dues_ledger",
+    "ChainStatus", "InstanceVariables",
 }
 
 
