@@ -129,16 +129,45 @@ export async function call<T>(method: string, path: string, opts: { query?: Quer
   return (await r.json()) as T;
 }
 
-/** POST a request whose answer is a file, and hand it to the browser as a download. */
-export async function download(path: string, query?: Query, retried = false): Promise<{ name: string; sha256: string | null }> {
-  const r = await fetch(url(path, query), { method: "POST", credentials: "same-origin",
-                                            headers: { "X-CSRF-Token": cookie("djflow_csrf") } });
+/** The file name a Content-Disposition header gives (RFC 5987 `filename*=UTF-8''…` first, so
+ * Chinese names survive), or `fallback`. */
+export function fileName(header: string | null, fallback: string): string {
+  if (!header) return fallback;
+  const star = /filename\*\s*=\s*([^']*)'[^']*'([^;]+)/i.exec(header);
+  if (star) {
+    try {
+      return decodeURIComponent(star[2].trim().replace(/^"|"$/g, ""));
+    } catch {
+      /* a malformed escape: try the plain name */
+    }
+  }
+  const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(header);
+  return plain ? plain[1].trim() : fallback;
+}
+
+/** The CSRF token to send with a request made outside `call` (an XHR upload with progress). */
+export function csrfToken(): string {
+  return cookie("djflow_csrf");
+}
+
+/** Ask for a file (POST by default: the audit bundle; GET: the people workbook) and hand it to the
+ * browser as a download; an ended access token is refreshed once. */
+export async function download(path: string, query?: Query, opts: { method?: "GET" | "POST"; fallback?: string } = {},
+                               retried = false): Promise<{ name: string; sha256: string | null }> {
+  const method = opts.method ?? "POST";
+  let r: Response;
+  try {
+    r = await fetch(url(path, query), { method, credentials: "same-origin",
+                                        headers: method === "GET" ? {} : { "X-CSRF-Token": cookie("djflow_csrf") } });
+  } catch {
+    throw new ApiError(0, "network", "");
+  }
   if (r.status === 401 && !retried) {
-    if (await refresh()) return download(path, query, true);
+    if (await refresh()) return download(path, query, opts, true);
     onSignedOut();
   }
   if (!r.ok) throw await problem(r);
-  const name = /filename="?([^";]+)"?/.exec(r.headers.get("content-disposition") ?? "")?.[1] ?? "download";
+  const name = fileName(r.headers.get("content-disposition"), opts.fallback ?? "download");
   const href = URL.createObjectURL(await r.blob());
   const a = document.createElement("a");
   a.href = href;

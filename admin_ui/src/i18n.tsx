@@ -1,9 +1,13 @@
 // zh-CN by default; English when the user switches (kept in localStorage) or the URL says ?lang=en.
 import { createContext, useCallback, useContext } from "react";
+import { en as designerEn } from "./locales/designer";
+import { en as monitorEn } from "./locales/monitor";
+import { en as orgEn } from "./locales/org";
+import { en as tasksEn } from "./locales/tasks";
 
 export type Lang = "zh-CN" | "en";
 
-const en: Record<string, string> = {
+const common: Record<string, string> = {
   "djflow 审批": "djflow Approvals",
   "本单位参数": "Local settings",
   "保密（所填内容仅本人可见）": "Confidential (only the person sees what they filled in)",
@@ -36,6 +40,7 @@ const en: Record<string, string> = {
   "只见于地方细则或问答，国家文件未见原文；请按本单位执行的规定核对": "Found only in local rules or Q&A pages, not in the national text; check it against the rules your unit applies",
   "没有找到出处，只是常见做法；须由本单位确定，不得当作规定": "No source found, only common practice; your unit must decide it, and it is not a rule",
   "登录": "Sign in",
+  "全部组织": "All organisations",
   "用户名": "Username",
   "密码": "Password",
   "请输入用户名": "Enter your username",
@@ -295,7 +300,7 @@ export const EVENTS: Record<string, string> = {
   "instance.error": "出错",
   "instance.retry": "重试",
   "instance.comment": "评论",
-  "instance.attach": "上传附件",
+  "instance.attach": "上传附件", "attachment.stage": "发起前上传附件", "attachment.discard": "删除未提交的附件",
   "task.assigned": "待办理",
   "task.auto_approve": "自动通过",
   "task.delegated": "委派",
@@ -306,6 +311,13 @@ export const EVENTS: Record<string, string> = {
   "task.overdue": "超期",
   "task.reassigned": "改派",
 };
+
+// Each area keeps its own English in src/locales/; a key in two of them must read the same
+// (src/i18n.test.ts checks it).
+export const DICTIONARIES: Record<string, Record<string, string>> = {
+  common, org: orgEn, tasks: tasksEn, designer: designerEn, monitor: monitorEn,
+};
+const en: Record<string, string> = Object.assign({}, ...Object.values(DICTIONARIES));
 
 export const LangContext = createContext<{ lang: Lang; setLang: (l: Lang) => void }>({
   lang: "zh-CN",

@@ -24,7 +24,7 @@ from engine.config import REPO_ROOT
 from tests.conftest import DEMO_PASSWORD, require_service
 
 CHROMIUM = os.environ.get("DJFLOW_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(os.environ.get("DJFLOW_E2E_ARTIFACTS", Path(__file__).parent / "artifacts"))
 NEW_PASSWORD = "Djflow-e2e-2026!"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -40,7 +40,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """A `djflow serve` of its own (one process, embedded scheduler) on a fresh database."""
-    dist = REPO_ROOT / "admin_ui" / "dist" / "index.html"
+    # DJFLOW_UI_DIR serves another build (e.g. `npx vite build --outDir /tmp/x`), as djflow serve does.
+    dist = Path(os.environ.get("DJFLOW_UI_DIR", REPO_ROOT / "admin_ui" / "dist")) / "index.html"
     require_service(None if dist.is_file() else f"the web app is not built ({dist} missing; run `make ui`)")
     require_service(None if Path(CHROMIUM).is_file()
                     else f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
