@@ -18,8 +18,8 @@ export function useTrail(instanceId?: number | string) {
   return { history, diagram, reload };
 }
 
-/** 流转记录 and 流程图 as two cards. */
-export function Trail({ history, diagram }: { history: HistoryEntry[]; diagram: DiagramView | null }) {
+/** 流转记录 and 流程图 as two cards; `counts` puts each node's run count on the diagram (the monitor). */
+export function Trail({ history, diagram, counts = false }: { history: HistoryEntry[]; diagram: DiagramView | null; counts?: boolean }) {
   const t = useT();
   return (
     <>
@@ -28,7 +28,7 @@ export function Trail({ history, diagram }: { history: HistoryEntry[]; diagram: 
       </Card>
       {diagram && (
         <Card size="small" title={t("流程图")}>
-          <Diagram view={diagram} />
+          <Diagram view={diagram} counts={counts} />
         </Card>
       )}
     </>

@@ -9,11 +9,15 @@ import "bpmn-js/dist/assets/bpmn-js.css";
 import "bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css";
 import { ApiError, api, errorText, call, type ProcessSummary, type S } from "../api";
 import { LangContext, useT } from "../i18n";
-import { NEW_DIAGRAM, SPIFF_MODDLE, elementForProblem, translateModule } from "../designer/bpmnSupport";
+import {
+  NEW_DIAGRAM, SPIFF_MODDLE, elementForProblem, importNote, importReport, translateModule, type ImportItem,
+} from "../designer/bpmnSupport";
+import { describeChange, diffBpmn, type BpmnDiff } from "../designer/bpmnDiff";
+import { BpmnViewer, Swatch, type Focus, type Marks } from "../components/Diagram";
 import {
   INITIATOR_ORGS, ORG_LABELS, RULE_LABELS, RuleError, describeRule, formatRule, parseRule, type Rule, type RuleKind,
 } from "../designer/ruleBuilder";
-import { when } from "./Inbox";
+import { when } from "../format";
 import { SettingsDrawer } from "./ProcessSettings";
 
 type Json = Record<string, unknown>;
@@ -98,7 +102,8 @@ export function ProcessDesigner() {
   const [error, setError] = useState("");
   const [loaded, setLoaded] = useState(false);
   const [showSettings, setShowSettings] = useState(false);
-  const [ignored, setIgnored] = useState<string[]>([]);
+  const [report, setReport] = useState<ImportItem[]>([]);
+  const [comparing, setComparing] = useState(false);
 
   const svc = useCallback(<K extends keyof Services>(name: K): Services[K] => modeler.current!.get(name) as Services[K], []);
 
@@ -111,9 +116,11 @@ export function ProcessDesigner() {
   const open = useCallback(async (xml: string) => {
     try {
       const { warnings } = await modeler.current!.importXML(xml);
-      // what the modeler could not read (elements or attributes of other tools): it is left out
-      // of what is saved, so say so instead of losing it quietly
-      setIgnored(((warnings ?? []) as unknown as { message?: string }[]).map((w) => String(w.message ?? w)));
+      // What djflow keeps, converts and ignores of the file (another tool's extensions; what the
+      // modeler could not read at all is left out of what is saved): said, not lost quietly.
+      const defs = (modeler.current as unknown as { getDefinitions: () => unknown }).getDefinitions();
+      const moddle = svc("moddle");
+      setReport(importReport(defs as never, (warnings ?? []) as never, xml, (type, attrs) => moddle.create(type, attrs) as never));
       svc("canvas").zoom("fit-viewport");
       setLoaded(true);
       setSelected(null);
@@ -244,6 +251,9 @@ export function ProcessDesigner() {
           {versions.some((v) => v.status === "published") && (
             <Button onClick={() => setShowSettings(true)} data-testid="process-settings">{t("本单位参数")}</Button>
           )}
+          {versions.length > 1 && (
+            <Button onClick={() => setComparing(true)} data-testid="process-compare">{t("版本对比")}</Button>
+          )}
           {versions.length > 0 && (
             <Select style={{ width: 220 }} placeholder={t("打开版本")} data-testid="process-versions"
               options={[...versions].sort((a, b) => b.version - a.version).map((v) => ({
@@ -253,11 +263,7 @@ export function ProcessDesigner() {
           )}
         </Space>
         {error && <Alert type="error" style={{ marginTop: 8 }} title={error} />}
-        {ignored.length > 0 && (
-          <Alert data-testid="process-ignored" type="warning" showIcon style={{ marginTop: 8 }}
-            title={t("打开时有 {n} 处内容无法识别，保存时将不会保留", { n: ignored.length })}
-            description={<List size="small" dataSource={ignored.slice(0, 20)} renderItem={(w) => <List.Item>{w}</List.Item>} />} />
-        )}
+        <ImportReport items={report} onSelect={(id) => { const el = svc("elementRegistry").get(id); if (el) svc("selection").select(el); }} />
         {problems && (
           problems.length === 0
             ? <Alert data-testid="process-problems" type="success" showIcon style={{ marginTop: 8 }} title={t("校验通过")} />
@@ -281,6 +287,7 @@ export function ProcessDesigner() {
           </Card>
         </Col>
       </Row>
+      {comparing && <VersionCompare processKey={key} versions={versions} onClose={() => setComparing(false)} />}
       <SettingsDrawer processKey={key} open={showSettings} onClose={() => setShowSettings(false)} onSaved={() => loadVersions(key)} />
       <NewProcessDialog open={askNew} onCancel={() => setAskNew(false)}
         onOk={(k, n) => { setAskNew(false); setKey(""); setVersions([]); open(NEW_DIAGRAM(k, n)); }} />
@@ -576,5 +583,145 @@ function GuardsEditor({ value, onChange }: { value?: string; onChange: (v: strin
         <Button size="small" onClick={() => setRows([...rows, { rule: "", message: "" }])}>{t("添加校验")}</Button>
       </Space>
     </Form.Item>
+  );
+}
+
+const HANDLING: Record<ImportItem["handling"], [string, string]> = {
+  keep: ["保留", "green"], ignore: ["忽略", "orange"], convert: ["转换", "blue"],
+};
+const HANDLING_ORDER: Record<ImportItem["handling"], number> = { ignore: 0, convert: 1, keep: 2 };
+
+/** 导入报告: what of an opened file djflow ignores, converts and keeps, element by element (shown
+ * only when something is ignored or converted; a row selects its element). */
+function ImportReport({ items, onSelect }: { items: ImportItem[]; onSelect: (id: string) => void }) {
+  const t = useT();
+  const [showKept, setShowKept] = useState(false);
+  const ignored = items.filter((i) => i.handling === "ignore").length;
+  const converted = items.filter((i) => i.handling === "convert").length;
+  const kept = items.length - ignored - converted;
+  const rows = useMemo(() => items.map((item, n) => ({ ...item, n }))
+    .filter((i) => showKept || i.handling !== "keep")
+    .sort((a, b) => HANDLING_ORDER[a.handling] - HANDLING_ORDER[b.handling] || a.n - b.n), [items, showKept]);
+  if (!ignored && !converted) return null;
+  return (
+    <Alert data-testid="process-ignored" type="warning" showIcon style={{ marginTop: 8 }}
+      title={t("导入报告：{i} 项 djflow 不使用，{c} 项已转换", { i: ignored, c: converted })}
+      description={
+        <Space orientation="vertical" style={{ width: "100%" }} size={4}>
+          <Typography.Text type="secondary">
+            {t("忽略的内容仍保留在保存的文件中（标明“不保存”的除外）；保留的内容 djflow 照常使用。")}
+          </Typography.Text>
+          <Space size={6}>
+            <Switch size="small" checked={showKept} onChange={setShowKept} data-testid="import-show-kept" />
+            <span>{t("同时列出保留的内容（{n} 项）", { n: kept })}</span>
+          </Space>
+          <Table size="small" rowKey="n" dataSource={rows} scroll={{ x: true }}
+            pagination={rows.length > 12 ? { pageSize: 12, size: "small" } : false}
+            onRow={(r) => ({ "data-testid": "import-row", "data-handling": r.handling, style: { cursor: r.element ? "pointer" : undefined },
+                             onClick: () => r.element && onSelect(r.element) }) as object}
+            columns={[
+              { title: t("元素"), width: 180, render: (_, r) => (r.element
+                ? <Space size={4} wrap>{r.elementName !== r.element && <span>{r.elementName}</span>}<Typography.Text code>{r.element}</Typography.Text></Space>
+                : t("整个文件")) },
+              { title: t("内容"), render: (_, r) => (r.content === "name" ? t("名称")
+                : <Typography.Text code style={{ wordBreak: "break-all" }}>{r.content}</Typography.Text>) },
+              { title: t("处理"), width: 70, render: (_, r) => <Tag color={HANDLING[r.handling][1]}>{t(HANDLING[r.handling][0])}</Tag> },
+              { title: t("说明"), render: (_, r) => (
+                <>{importNote(r, t)}{!r.saved && <Tag color="red" style={{ marginLeft: 6 }}>{t("不保存")}</Tag>}</>) },
+            ]} />
+        </Space>
+      } />
+  );
+}
+
+// a change's label, its tag colour in the list, and its swatch and marker (colours in styles.css)
+const KINDS: Record<string, [string, string, string]> = {
+  added: ["新增", "green", "added"], removed: ["删除", "red", "removed"], changed: ["修改", "gold", "changed"],
+};
+
+/** 版本对比: two versions side by side (stacked when narrow), what was added green (newer only),
+ * removed red (older only), changed amber, and the changes in words; an entry zooms to its element. */
+function VersionCompare({ processKey, versions, onClose }: { processKey: string; versions: Version[]; onClose: () => void }) {
+  const t = useT();
+  const sorted = useMemo(() => [...versions].sort((a, b) => b.version - a.version), [versions]);
+  const [older, setOlder] = useState(sorted[1]?.version ?? sorted[0].version);
+  const [newer, setNewer] = useState(sorted[0].version);
+  const [state, setState] = useState<{ a: string; b: string; diff: BpmnDiff } | null>(null);
+  const [error, setError] = useState("");
+  const [focus, setFocus] = useState<Focus | null>(null);
+  const tRef = useRef(t);
+  tRef.current = t;
+  useEffect(() => {
+    let live = true;
+    setState(null);
+    setError("");
+    const get = (v: number) => api.get<VersionDetail>(`/process-definitions/${encodeURIComponent(processKey)}/versions/${v}`)
+      .then((d) => d.bpmn_xml);
+    Promise.all([get(older), get(newer)])
+      .then(async ([a, b]) => {
+        const diff = await diffBpmn(a, b);
+        if (live) setState({ a, b, diff });
+      })
+      .catch((e) => live && setError(`${tRef.current("无法对比")}：${errorText(e, tRef.current)}`));
+    return () => {
+      live = false;
+    };
+  }, [processKey, older, newer]);
+  const marks = useMemo(() => {
+    const left: Marks = {};
+    const right: Marks = {};
+    for (const c of state?.diff.changes ?? []) {
+      if (c.kind !== "added") left[c.id] = [`dj-diff-${c.kind}`];
+      if (c.kind !== "removed") right[c.id] = [`dj-diff-${c.kind}`];
+    }
+    for (const id of state?.diff.moved ?? []) right[id] = [...(right[id] ?? []), "dj-diff-moved"];
+    return { left, right };
+  }, [state]);
+  const entries = (state?.diff.changes ?? []).flatMap((c) => describeChange(c, t).map((text, i) => ({ c, text, key: `${c.id}-${i}` })));
+  const label = (v: Version) => `v${v.version} · ${v.status === "published" ? t("已发布") : v.status === "draft" ? t("草稿") : t("已停用")}`;
+  const options = sorted.map((v) => ({ value: v.version, label: label(v) }));
+  const names = (ids: string[]) => ids.map((id) => state?.diff.names[id] ?? id);
+  return (
+    <Modal open title={t("版本对比")} width="96vw" style={{ top: 16 }} footer={null} onCancel={onClose} destroyOnHidden>
+      <Space orientation="vertical" style={{ width: "100%" }} size={8} className="dj-compare" data-testid="compare">
+        <Space wrap>
+          <span>{t("较早版本")}</span>
+          <Select style={{ width: 160 }} value={older} options={options} onChange={setOlder} data-testid="compare-older-version" />
+          <span>{t("较新版本")}</span>
+          <Select style={{ width: 160 }} value={newer} options={options} onChange={setNewer} data-testid="compare-newer-version" />
+          {Object.values(KINDS).map(([label, , kind]) => <span key={kind}><Swatch kind={kind} />{t(label)}</span>)}
+        </Space>
+        {error && <Alert type="error" title={error} />}
+        {state && (
+          <>
+            <Row gutter={[12, 12]}>
+              <Col xs={24} lg={12}>
+                <Typography.Text strong>v{older}</Typography.Text>
+                <BpmnViewer xml={state.a} markers={marks.left} focus={focus} testid="compare-older" />
+              </Col>
+              <Col xs={24} lg={12}>
+                <Typography.Text strong>v{newer}</Typography.Text>
+                <BpmnViewer xml={state.b} markers={marks.right} focus={focus} testid="compare-newer" />
+              </Col>
+            </Row>
+            {entries.length === 0
+              ? <Alert type="success" showIcon data-testid="compare-none" title={t("两个版本的流转没有差别")} />
+              : <List size="small" bordered dataSource={entries} data-testid="compare-changes"
+                  header={t("共 {n} 处变化", { n: state.diff.changes.length })}
+                  renderItem={(e) => (
+                    <List.Item data-testid="compare-change" data-kind={e.c.kind} data-element={e.c.id} style={{ cursor: "pointer" }}
+                               onClick={() => setFocus((f) => ({ id: e.c.id, n: (f?.n ?? 0) + 1 }))}>
+                      <Space><Tag color={KINDS[e.c.kind][1]}>{t(KINDS[e.c.kind][0])}</Tag><span>{e.text}</span></Space>
+                    </List.Item>
+                  )} />}
+            {state.diff.moved.length > 0 && (
+              <Typography.Text type="secondary" data-testid="compare-moved">
+                {t("仅调整了位置（不影响流转）：{names}", { names: names(state.diff.moved).join("、") })}
+              </Typography.Text>
+            )}
+          </>
+        )}
+      </Space>
+    </Modal>
   );
 }
