@@ -45,4 +45,18 @@ describe("the form validator (no eval, so the page's CSP holds)", () => {
     const { errorSchema } = validator.validateFormData({ amount: "x" }, request as never);
     expect(Object.keys(errorSchema).sort()).toEqual(["amount", "category", "reason", "title"]);
   });
+
+  it("words a file field's problems as uploads, and leaves other arrays as they were", () => {
+    const schema = { type: "object", required: ["papers"], properties: {
+      papers: { type: "array", items: { type: "integer" }, uniqueItems: true, maxItems: 2 },
+      extra: { type: "array", items: { type: "integer" }, uniqueItems: true, minItems: 1 },
+      tags: { type: "array", items: { type: "string" }, maxItems: 1 } } };
+    const ui = { papers: { "ui:widget": "attachments" }, extra: { "ui:widget": "attachments" } };
+    const by = (data: unknown) => Object.fromEntries(localiseErrors(check(schema, data), "zh-CN", ui).map((e) => [e.property, e.message]));
+    expect(by({})).toEqual({ ".papers": "请上传附件" });
+    expect(by({ papers: [1, 2, 3], extra: [], tags: ["a", "b"] })).toEqual(
+      { ".papers": "最多上传 2 个文件", ".extra": "至少上传 1 个文件", ".tags": "最多 1 项" });
+    expect(by({ papers: [4, 4] })).toEqual({ ".papers": "同一文件不能重复添加" });
+    expect(localiseErrors(check(schema, {}), "en", ui)[0].message).toBe("is a required property");
+  });
 });

@@ -145,11 +145,27 @@ const ZH: Record<string, (p: Json) => string> = {
   oneOf: () => "须且只能符合一种选项",
 };
 
-/** Validation messages in Chinese unless the user chose English. */
-export function localiseErrors(errors: RJSFValidationError[], lang: string): RJSFValidationError[] {
+// What a file field (uiSchema "ui:widget": "attachments") says when it is empty or holds too many.
+const FILES_ZH: Record<string, (p: Json) => string> = {
+  required: () => "请上传附件",
+  minItems: (p) => `至少上传 ${p.limit} 个文件`,
+  maxItems: (p) => `最多上传 ${p.limit} 个文件`,
+  uniqueItems: () => "同一文件不能重复添加",
+};
+
+function isFileField(property: string | undefined, uiSchema: Json | undefined): boolean {
+  let ui: unknown = uiSchema;
+  for (const part of (property ?? "").split(".").filter(Boolean)) ui = (ui as Json | undefined)?.[/^\d+$/.test(part) ? "items" : part];
+  return (ui as Json | undefined)?.["ui:widget"] === "attachments";
+}
+
+/** Validation messages in Chinese unless the user chose English (with the uiSchema, a file
+ * field's own wording). */
+export function localiseErrors(errors: RJSFValidationError[], lang: string, uiSchema?: Json): RJSFValidationError[] {
   if (lang === "en") return errors;
   return errors.map((e) => {
-    const zh = e.name && ZH[e.name] ? ZH[e.name]((e.params ?? {}) as Json) : e.message;
+    const files = e.name && FILES_ZH[e.name] && isFileField(e.property, uiSchema) ? FILES_ZH[e.name] : null;
+    const zh = files ? files((e.params ?? {}) as Json) : e.name && ZH[e.name] ? ZH[e.name]((e.params ?? {}) as Json) : e.message;
     return { ...e, message: zh, stack: `${e.property ?? ""} ${zh}`.trim() };
   });
 }

@@ -1,7 +1,7 @@
 import { Tag, Timeline, Typography } from "antd";
 import type { HistoryEntry } from "../api";
 import { ACTIONS, EVENTS, useT } from "../i18n";
-import { when } from "../pages/Inbox";
+import { when } from "../format";
 
 const COLOR: Record<string, string> = { approve: "green", reject: "red", return: "orange", withdraw: "gray", submit: "blue" };
 

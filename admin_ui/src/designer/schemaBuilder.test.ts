@@ -107,3 +107,64 @@ describe("opening a form never loses what the designer cannot show", () => {
     expect(again.uiSchema.t).toEqual({ "ui:widget": "textarea", "ui:options": { rows: 5 } });
   });
 });
+
+describe("the file-upload field", () => {
+  const form: FormDef = {
+    title: "用印申请",
+    fields: [
+      { name: "title", title: "事项", kind: "text", required: true },
+      { name: "files", title: "申请材料", kind: "file", required: true, max: 3, accept: ".pdf,.docx" },
+      { name: "extra", title: "补充材料", kind: "file" },
+    ],
+  };
+
+  it("stores attachment ids as an array of integers with the upload widget and its options", () => {
+    const { schema, uiSchema } = toSchema(form);
+    const props = schema.properties as Record<string, unknown>;
+    expect(props.files).toEqual({ title: "申请材料", type: "array", items: { type: "integer" }, uniqueItems: true,
+                                  minItems: 1, maxItems: 3 });
+    expect(props.extra).toEqual({ title: "补充材料", type: "array", items: { type: "integer" }, uniqueItems: true });
+    expect(uiSchema.files).toEqual({ "ui:widget": "attachments", "ui:options": { accept: ".pdf,.docx" } });
+    expect(uiSchema.extra).toEqual({ "ui:widget": "attachments" });
+    expect(schema.required).toEqual(["title", "files"]);
+  });
+
+  it("validates what the renderer submits: ids, how many, no repeats, required", () => {
+    const { schema } = toSchema(form);
+    expect(check(schema, { title: "x", files: [12, 13] })).toEqual([]);
+    const errs = (data: unknown) => check(schema, data).map((e) => `${e.property} ${e.name}`).sort();
+    expect(errs({ title: "x", files: [] })).toEqual([".files minItems"]);
+    expect(errs({ title: "x", files: [1, 2, 3, 4] })).toEqual([".files maxItems"]);
+    expect(errs({ title: "x", files: [5, 5] })).toEqual([".files uniqueItems"]);
+    expect(errs({ title: "x", files: ["报告.pdf"] })).toEqual([".files.0 type"]);
+    expect(errs({ title: "x" })).toEqual([".files required"]);
+  });
+
+  it("reopens in the designer unchanged (build → schema → reopen)", () => {
+    const { schema, uiSchema } = toSchema(form);
+    const back = fromSchema(JSON.parse(JSON.stringify(schema)), JSON.parse(JSON.stringify(uiSchema)));
+    expect(back.unsupported).toEqual([]);
+    expect(back.def).toEqual(form);
+    expect(toSchema(back.def)).toEqual(toSchema(form));
+  });
+
+  it("starts with a limit of five files and refuses one inside a table or a section", () => {
+    expect(newField("file", [])).toMatchObject({ kind: "file", max: 5, title: "附件上传" });
+    const nested: FormDef = { title: "x", fields: [
+      { name: "s", title: "分组", kind: "section", fields: [{ name: "f", title: "附件", kind: "file" }] },
+      { name: "g", title: "附件", kind: "file", max: 0 },
+    ] };
+    expect(lintForm(nested).map((p) => `${p.path} ${p.message}`)).toEqual([
+      "s.f 附件上传只能放在表单的第一层，不能放进表格或分组", "g 最多文件数应为正整数"]);
+  });
+
+  it("leaves a hand-written variant it cannot show exactly to the JSON editor", () => {
+    const { unsupported } = fromSchema({ type: "object", properties: {
+      a: { type: "array", items: { type: "string" }, uniqueItems: true },
+      b: { type: "array", items: { type: "integer" }, uniqueItems: true, minItems: 2 },
+      c: { type: "array", items: { type: "integer" }, uniqueItems: true },
+    } }, { a: { "ui:widget": "attachments" }, b: { "ui:widget": "attachments" },
+           c: { "ui:widget": "attachments", "ui:options": { accept: ".pdf", multiple: false } } });
+    expect(unsupported).toEqual(["a", "b", "c"]);
+  });
+});

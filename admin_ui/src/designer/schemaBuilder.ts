@@ -4,7 +4,7 @@
 
 export type FieldKind =
   | "text" | "textarea" | "number" | "money" | "date" | "daterange"
-  | "select" | "radio" | "checkbox" | "person" | "org" | "table" | "section";
+  | "select" | "radio" | "checkbox" | "person" | "org" | "file" | "table" | "section";
 
 export interface FieldDef {
   name: string;
@@ -24,6 +24,7 @@ export interface FieldDef {
   fields?: FieldDef[]; // table columns, section contents
   integer?: boolean; // number: whole numbers only
   rows?: number; // textarea
+  accept?: string; // file: the types offered, as a browser's accept (".pdf,.docx,image/*")
 }
 
 export interface FormDef {
@@ -35,12 +36,12 @@ type Json = Record<string, unknown>;
 
 export const KIND_LABELS: Record<FieldKind, string> = {
   text: "单行文本", textarea: "多行文本", number: "数字", money: "金额", date: "日期", daterange: "日期范围",
-  select: "下拉选择", radio: "单选", checkbox: "多选", person: "人员", org: "组织", table: "表格（明细）", section: "分组",
+  select: "下拉选择", radio: "单选", checkbox: "多选", person: "人员", org: "组织", file: "附件上传", table: "表格（明细）", section: "分组",
 };
 
 const WIDGET_KIND: Record<string, FieldKind> = {
   textarea: "textarea", money: "money", date: "date", daterange: "daterange", radio: "radio", checkboxes: "checkbox",
-  person: "person", org: "org",
+  person: "person", org: "org", attachments: "file",
 };
 
 /** A fresh field of `kind` whose name does not clash with `taken`. */
@@ -52,6 +53,7 @@ export function newField(kind: FieldKind, taken: string[]): FieldDef {
   if (kind === "money") Object.assign(f, { unit: "元", precision: 2, min: 0 });
   if (kind === "table") f.fields = [{ name: "item", title: "项目", kind: "text" }];
   if (kind === "section") f.fields = [];
+  if (kind === "file") f.max = 5;
   return f;
 }
 
@@ -105,6 +107,14 @@ function fieldSchema(f: FieldDef): { schema: Json; ui: Json } {
       return { schema: { ...base, type: "string", maxLength: 64 }, ui: { ...ui, "ui:widget": "person" } };
     case "org":
       return { schema: { ...base, type: "integer", minimum: 1 }, ui: { ...ui, "ui:widget": "org" } };
+    case "file":
+      // the ids of the instance's attachments (POST /api/process-instances/{id}/attachments, or
+      // /api/attachments before a start); the server checks each id belongs to the request
+      return {
+        schema: { ...base, type: "array", items: { type: "integer" }, uniqueItems: true,
+                  ...(f.required ? { minItems: 1 } : {}), ...(f.max !== undefined ? { maxItems: f.max } : {}) },
+        ui: { ...ui, "ui:widget": "attachments", ...(f.accept ? { "ui:options": { accept: f.accept } } : {}) },
+      };
     case "table": {
       const inner = objectSchema(f.fields ?? []);
       return {
@@ -158,10 +168,10 @@ const SCHEMA_KEYS = new Set(["title", "type", "minLength", "maxLength", "pattern
                              "items", "minItems", "maxItems", "uniqueItems", "properties", "required"]);
 const ROOT_KEYS = new Set(["$schema", "title", "type", "properties", "required"]);
 const UI_KEYS = new Set(["ui:widget", "ui:help", "ui:placeholder", "ui:options", "ui:order", "items"]);
-const UI_OPTIONS: Partial<Record<FieldKind, string[]>> = { money: ["unit", "precision"], textarea: ["rows"] };
+const UI_OPTIONS: Partial<Record<FieldKind, string[]>> = { money: ["unit", "precision"], textarea: ["rows"], file: ["accept"] };
 const WIDGETS: Record<string, string[]> = { text: [], textarea: ["textarea"], number: ["updown"], money: ["money"], date: ["date"],
   daterange: ["daterange"], select: ["select"], radio: ["radio"], checkbox: ["checkboxes"], person: ["person"], org: ["org"],
-  table: [], section: [] };
+  file: ["attachments"], table: [], section: [] };
 
 function modelled(kind: FieldKind, s: Json, ui: Json): boolean {
   if (Object.keys(s).some((k) => !SCHEMA_KEYS.has(k))) return false;
@@ -175,6 +185,12 @@ function modelled(kind: FieldKind, s: Json, ui: Json): boolean {
   const items = s.items as Json | undefined;
   if (kind === "checkbox" && items && Object.keys(items).some((k) => k !== "type" && k !== "enum")) return false;
   if (kind === "daterange" && items && Object.keys(items).some((k) => k !== "type" && k !== "format")) return false;
+  if (kind === "file") {
+    const it = (s.items ?? {}) as Json;
+    if (s.type !== "array" || it.type !== "integer" || Object.keys(it).length !== 1 || s.uniqueItems !== true) return false;
+    if (s.minItems !== undefined && s.minItems !== 1) return false;
+    if (options.accept !== undefined && typeof options.accept !== "string") return false;
+  }
   if (kind === "org" && (s.minimum !== 1 || s.maximum !== undefined)) return false;
   if (kind === "person" && s.maxLength !== 64) return false;
   return true;
@@ -226,6 +242,12 @@ function readObject(schema: Json, ui: Json, path: string, unsupported: string[])
       f.options = (((s.items as Json | undefined)?.enum as unknown[]) ?? []).map(String);
       if (s.minItems === 1) f.required = true;
     }
+    if (kind === "file") {
+      if (s.minItems === 1) f.required = true;
+      if (typeof s.maxItems === "number") f.max = s.maxItems;
+      const accept = ((fu["ui:options"] as Json | undefined) ?? {}).accept;
+      if (typeof accept === "string" && accept) f.accept = accept;
+    }
     if (kind === "table") {
       f.fields = readObject(s.items as Json, (fu.items as Json | undefined) ?? {}, `${path}${name}.`, unsupported);
       if (s.minItems === 1) f.required = true;
@@ -261,6 +283,9 @@ export function lintForm(def: FormDef): DesignProblem[] {
         if (new Set(f.options).size !== f.options.length) problems.push({ path: at, message: "选项不能重复" });
         if (f.options.some((o) => !o.trim())) problems.push({ path: at, message: "选项不能为空" });
       }
+      if (f.kind === "file" && prefix) problems.push({ path: at, message: "附件上传只能放在表单的第一层，不能放进表格或分组" });
+      if (f.kind === "file" && f.max !== undefined && (!Number.isInteger(f.max) || f.max < 1))
+        problems.push({ path: at, message: "最多文件数应为正整数" });
       if (f.min !== undefined && f.max !== undefined && f.min > f.max) problems.push({ path: at, message: "最小值不能大于最大值" });
       if (f.minLength !== undefined && f.maxLength !== undefined && f.minLength > f.maxLength)
         problems.push({ path: at, message: "最少字数不能大于最多字数" });

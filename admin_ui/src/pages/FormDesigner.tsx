@@ -8,7 +8,7 @@ import { ApiError, api, type S } from "../api";
 import { useT } from "../i18n";
 import { SchemaForm } from "../components/FormView";
 import { KIND_LABELS, fromSchema, lintForm, newField, toSchema, type FieldDef, type FieldKind, type FormDef } from "../designer/schemaBuilder";
-import { when } from "./Inbox";
+import { when } from "../format";
 
 type Json = Record<string, unknown>;
 type FormSummary = S["FormSummary"];
@@ -169,7 +169,7 @@ export function FormDesigner() {
                 </Col>
                 <Col xs={24} md={10}>
                   <Card size="small" title={t("预览")} data-testid="form-preview">
-                    {def.fields.length ? <SchemaForm schema={built.schema} uiSchema={built.uiSchema} data={preview} onChange={setPreview} />
+                    {def.fields.length ? <SchemaForm schema={built.schema} uiSchema={built.uiSchema} data={preview} onChange={setPreview} files={{ preview: true }} />
                       : <Empty description={t("从左侧添加控件")} />}
                   </Card>
                 </Col>
@@ -274,6 +274,14 @@ function FieldEditor({ field, onChange }: { field: FieldDef; onChange: (f: Field
           {field.kind === "money" && <Col span={8}><Form.Item label={t("单位")}><Input value={field.unit ?? "元"} onChange={(e) => set({ unit: e.target.value })} /></Form.Item></Col>}
         </Row>
       )}
+      {field.kind === "file" && (
+        <Row gutter={8}>
+          <Col span={8}><Form.Item label={t("最多文件数")}><InputNumber data-testid="field-max" min={1} precision={0} value={field.max} onChange={(v) => set({ max: v ?? undefined })} /></Form.Item></Col>
+          <Col span={16}><Form.Item label={t("允许的类型")} extra={t("如 .pdf,.docx,image/*；留空则为系统允许的全部类型")}>
+            <Input data-testid="field-accept" value={field.accept ?? ""} placeholder=".pdf,.docx,image/*" onChange={(e) => set({ accept: e.target.value.trim() })} />
+          </Form.Item></Col>
+        </Row>
+      )}
       {field.options !== undefined && (
         <Form.Item label={t("选项")}>
           <Select data-testid="field-options" mode="tags" value={field.options} onChange={(v) => set({ options: v })} open={false} />
@@ -282,7 +290,7 @@ function FieldEditor({ field, onChange }: { field: FieldDef; onChange: (f: Field
       {nested && (
         <Form.Item label={field.kind === "table" ? t("表格列") : t("分组内的字段")}>
           <Space wrap style={{ marginBottom: 8 }}>
-            {KINDS.filter((k) => field.kind === "section" || (k !== "table" && k !== "section")).map((k) => (
+            {KINDS.filter((k) => k !== "file" && (field.kind === "section" || (k !== "table" && k !== "section"))).map((k) => (
               <Button key={k} size="small" onClick={() => set({ fields: [...(field.fields ?? []), newField(k, (field.fields ?? []).map((x) => x.name))] })}>
                 + {t(KIND_LABELS[k])}
               </Button>

@@ -5,6 +5,8 @@ import dayjs, { type Dayjs } from "dayjs";
 import { api, errorText, newKey, type InstanceView, type Page, type TaskView, type Me } from "../api";
 import { useProcesses, useUrlFilters } from "../hooks";
 import { OUTCOMES, STATUS, useT } from "../i18n";
+import { PersonPicker } from "../components/PersonPicker";
+import { dayRange, when } from "../format";
 
 type Scope = "mine" | "done" | "cc" | "started";
 const SCOPES: Scope[] = ["mine", "done", "cc", "started"];
@@ -13,14 +15,24 @@ const STATUS_COLOR: Record<string, string> = {
   running: "processing", completed: "success", rejected: "error", withdrawn: "default", cancelled: "default", error: "error",
 };
 
-function taskQuery(scope: Scope, key?: string, overdue?: boolean) {
-  if (scope === "mine") return { scope: "mine", status: "open", key, overdue: overdue || undefined };
-  if (scope === "done") return { scope: "done", key };
-  return { scope: "cc", key };
+interface TaskFilters {
+  key?: string;
+  overdue?: boolean;
+  initiator?: string;
+  from?: string; // YYYY-MM-DD, the first day the task arrived (a day in the browser's time zone)
+  to?: string; // the last day, inclusive
 }
 
-export function when(iso?: string | null) {
-  return iso ? dayjs(iso).format("YYYY-MM-DD HH:mm") : "";
+/** GET /api/tasks parameters of a tab and its filters; the days of the range are whole days. */
+export function taskQuery(scope: Scope, f: TaskFilters = {}) {
+  const common = {
+    key: f.key, initiator: f.initiator || undefined,
+    arrived_from: dayRange(f.from).from,
+    arrived_to: dayRange(undefined, f.to).to,
+  };
+  if (scope === "mine") return { scope: "mine", status: "open", overdue: f.overdue || undefined, ...common };
+  if (scope === "done") return { scope: "done", ...common };
+  return { scope: "cc", ...common };
 }
 
 /** 待办 / 已办 / 抄送我 / 我发起的, each with its count; filters live in the URL so a reload or a
@@ -35,6 +47,7 @@ export function Inbox({ me }: { me: Me }) {
   const q = params.get("q") || "";
   const from = params.get("from") || "";
   const to = params.get("to") || "";
+  const initiator = params.get("initiator") || undefined;
   const processes = useProcesses();
   const [counts, setCounts] = useState<Partial<Record<Scope, number>>>({});
   const [rows, setRows] = useState<(TaskView | InstanceView)[]>([]);
@@ -65,10 +78,10 @@ export function Inbox({ me }: { me: Me }) {
       scope === "started"
         ? api.get<Page<InstanceView>>("/process-instances", {
             mine: true, key, q, page, size: 20,
-            started_from: from ? dayjs(from).startOf("day").toISOString() : undefined,
-            started_to: to ? dayjs(to).endOf("day").toISOString() : undefined,
+            started_from: dayRange(from).from,
+            started_to: dayRange(undefined, to).to,
           })
-        : api.get<Page<TaskView>>("/tasks", { ...taskQuery(scope, key, overdue), page, size: 20 });
+        : api.get<Page<TaskView>>("/tasks", { ...taskQuery(scope, { key, overdue, initiator, from, to }), page, size: 20 });
     load
       .then((p) => {
         if (!live) return;
@@ -79,8 +92,8 @@ export function Inbox({ me }: { me: Me }) {
     return () => {
       live = false;
     };
-  }, [scope, key, overdue, q, from, to, page, reload]);
-  useEffect(() => setPicked([]), [scope, key, overdue, page, reload]);
+  }, [scope, key, overdue, q, from, to, initiator, page, reload]);
+  useEffect(() => setPicked([]), [scope, key, overdue, initiator, from, to, page, reload]);
 
   const names = useMemo(() => Object.fromEntries(processes.map((p) => [p.key, p.name])), [processes]);
   const range: [Dayjs, Dayjs] | null = from && to ? [dayjs(from), dayjs(to)] : null;
@@ -110,12 +123,21 @@ export function Inbox({ me }: { me: Me }) {
           </Space>
         )}
         {scope === "started" && (
-          <>
-            <Input.Search allowClear placeholder={t("搜索")} defaultValue={q} onSearch={(v) => set({ q: v || undefined })} style={{ width: 180 }} />
-            <DatePicker.RangePicker value={range}
-              onChange={(v) => set({ from: v?.[0]?.format("YYYY-MM-DD"), to: v?.[1]?.format("YYYY-MM-DD") })} />
-          </>
+          <Input.Search allowClear placeholder={t("搜索")} defaultValue={q} onSearch={(v) => set({ q: v || undefined })} style={{ width: 180 }} />
         )}
+        {scope !== "started" && (
+          <Space size={4} data-testid="filter-initiator">
+            <span style={{ width: 320, display: "inline-block" }}>
+              <PersonPicker value={initiator} onChange={(v) => set({ initiator: (v as string) || undefined })} />
+            </span>
+            {initiator && <Button size="small" type="link" onClick={() => set({ initiator: undefined })} data-testid="filter-initiator-clear">{t("清除")}</Button>}
+          </Space>
+        )}
+        <Space size={4} data-testid="filter-dates">
+          {t(scope === "started" ? "发起时间" : "到达时间")}
+          <DatePicker.RangePicker value={range}
+            onChange={(v) => set({ from: v?.[0]?.format("YYYY-MM-DD"), to: v?.[1]?.format("YYYY-MM-DD") })} />
+        </Space>
       </Space>
       {scope === "mine" && picked.length > 0 && (
         <BulkApprove ids={picked} titles={Object.fromEntries(rows.map((r) => [r.id, "instance_title" in r ? r.instance_title : r.title]))}

@@ -4,8 +4,9 @@ import { Button, Card, Descriptions, Result, Skeleton, Space, Tag } from "antd";
 import { ApiError, api, type InstanceView, type Me } from "../api";
 import { STATUS, useT } from "../i18n";
 import { Trail, useTrail } from "../components/Trail";
+import { Attachments } from "../components/Attachments";
 import { useInstanceAction } from "../hooks";
-import { when } from "./Inbox";
+import { when } from "../format";
 
 const COLOR: Record<string, string> = { running: "processing", completed: "success", rejected: "error", error: "error" };
 
@@ -48,6 +49,8 @@ export function InstancePage({ me }: { me: Me }) {
           )}
         </Space>
       </Card>
+      <Attachments instanceId={inst.id} onChange={trail.reload}
+                   canUpload={inst.status === "running" && (inst.initiator === me.username || !!mineOpen)} />
       <Trail history={trail.history} diagram={trail.diagram} />
     </Space>
   );

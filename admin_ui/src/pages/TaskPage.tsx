@@ -7,6 +7,7 @@ import { SchemaForm } from "../components/FormView";
 import { Trail, useTrail } from "../components/Trail";
 import { SignaturePad } from "../components/SignaturePad";
 import { PersonPicker } from "../components/PersonPicker";
+import { Attachments, useAttachments } from "../components/Attachments";
 
 type Json = Record<string, unknown>;
 // The order buttons appear in; the server decides which are allowed.
@@ -66,6 +67,7 @@ export function TaskPage() {
   }, [id]);
   useEffect(load, [load]);
   const trail = useTrail(detail?.task.instance_id);
+  const attachments = useAttachments(detail?.task.instance_id);
 
   if (error) return <Result status={error.status === 404 ? "404" : "error"} title={error.detail || error.title}
                             extra={<Button onClick={() => nav("/inbox")}>{t("返回")}</Button>} />;
@@ -121,6 +123,9 @@ export function TaskPage() {
   const formUi = fields.opinion ? { ...(detail.form!.ui_schema as Json), opinion: { "ui:widget": "hidden" } } : (detail.form?.ui_schema as Json);
   const opinionMax = Number(fields.opinion?.maxLength ?? 2000);
   const formShown = Object.keys(fields.props).some((k) => k !== "opinion" || !fields.opinion);
+  // who may add files: whoever holds this open task of a running instance (the server checks again)
+  const canUpload = open && task.kind !== "cc" && actions.length > 0 && detail.instance.status === "running";
+  const files = { instanceId: task.instance_id, taskId: task.id, files: attachments.files, onUploaded: attachments.reload };
   return (
     <Space orientation="vertical" size={12} style={{ width: "100%" }}>
       <Card
@@ -143,13 +148,13 @@ export function TaskPage() {
       </Card>
       {app && (
         <Card title={t("申请内容")} size="small">
-          <SchemaForm schema={app.schema as Json} uiSchema={app.ui_schema as Json} data={detail.application_data as Json} readonly />
+          <SchemaForm schema={app.schema as Json} uiSchema={app.ui_schema as Json} data={detail.application_data as Json} readonly files={files} />
         </Card>
       )}
       {detail.form && (
         <Card title={detail.form.title || t("办理表单")} size="small" style={formShown ? undefined : { display: "none" }}>
           <SchemaForm schema={detail.form.schema as Json} uiSchema={formUi} data={data}
-                      onChange={setData} readonly={!open} formRef={formRef as never} />
+                      onChange={setData} readonly={!open} formRef={formRef as never} files={files} />
         </Card>
       )}
       {open && actions.length > 0 && (
@@ -166,6 +171,8 @@ export function TaskPage() {
           {fieldErrors.length > 0 && <Alert type="error" style={{ marginTop: 8 }} title={fieldErrors.join("；")} />}
         </Card>
       )}
+      <Attachments instanceId={task.instance_id} taskId={task.id} files={attachments.files} canUpload={canUpload}
+                   onChange={() => { attachments.reload(); trail.reload(); }} />
       <Trail history={trail.history} diagram={trail.diagram} />
       {open && actions.length > 0 && (
         <div className="dj-actions" data-testid="actions">
