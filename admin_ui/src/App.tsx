@@ -7,6 +7,7 @@ import { LangContext, useT } from "./i18n";
 import { Login } from "./pages/Login";
 import { ChangePassword } from "./pages/ChangePassword";
 import { Inbox } from "./pages/Inbox";
+import { orgAccess } from "./org/access";
 
 // The inbox loads with the shell; the pages that need the form renderer or bpmn-js load on demand,
 // so a phone's first visit fetches a third of the scripts.
@@ -21,6 +22,7 @@ const ProcessDesigner = lazy(() => import("./pages/ProcessDesigner").then((m) =>
 const MonitorList = lazy(() => import("./pages/Monitor").then((m) => ({ default: m.MonitorList })));
 const MonitorInstance = lazy(() => import("./pages/Monitor").then((m) => ({ default: m.MonitorInstance })));
 const AuditPage = lazy(() => import("./pages/AuditPage").then((m) => ({ default: m.AuditPage })));
+const OrgAdmin = lazy(() => import("./pages/OrgAdmin").then((m) => ({ default: m.OrgAdmin })));
 
 export function App() {
   const [me, setMe] = useState<Me | null | undefined>(undefined);
@@ -61,6 +63,7 @@ function Shell({ me, onSignedOut, reload }: { me: Me; onSignedOut: () => void; r
   const nav = useNavigate();
   const screens = Grid.useBreakpoint();
   const phone = !screens.md;
+  const orgPage = orgAccess(me.permissions).page;
   const items = [
     { key: "/inbox", label: <Link to="/inbox">{t("待办")}</Link> },
     ...(me.permissions.includes("process.start") ? [{ key: "/start", label: <Link to="/start">{t("发起申请")}</Link> }] : []),
@@ -68,6 +71,7 @@ function Shell({ me, onSignedOut, reload }: { me: Me; onSignedOut: () => void; r
     ...(me.permissions.includes("process.design") ? [{ key: "/designer/forms", label: <Link to="/designer/forms">{t("表单设计")}</Link> }] : []),
     ...(me.permissions.includes("instance.read") ? [{ key: "/monitor", label: <Link to="/monitor">{t("流程监控")}</Link> }] : []),
     ...(me.permissions.includes("audit.read") ? [{ key: "/audit", label: <Link to="/audit">{t("审计")}</Link> }] : []),
+    ...(orgPage ? [{ key: "/org", label: <Link to="/org">{t("组织管理")}</Link> }] : []),
   ];
   const selected = items.find((i) => loc.pathname.startsWith(i.key))?.key ?? "/inbox";
   const signOut = async () => {
@@ -79,7 +83,10 @@ function Shell({ me, onSignedOut, reload }: { me: Me; onSignedOut: () => void; r
       nav("/");
     }
   };
-  const home = me.permissions.includes("task.act") || me.permissions.includes("process.start") ? "/inbox" : "/audit";
+  // The first page: the inbox for those who act on tasks; else the administrator's own page (the
+  // auditor's log; 组织管理 for the system and security administrators, who have no inbox).
+  const home = me.permissions.includes("task.act") || me.permissions.includes("process.start") ? "/inbox"
+    : me.permissions.includes("audit.read") ? "/audit" : orgPage ? "/org" : "/inbox";
   return (
     <div>
       <header className="dj-header">
@@ -116,6 +123,7 @@ function Shell({ me, onSignedOut, reload }: { me: Me; onSignedOut: () => void; r
           <Route path="/designer/processes/:key" element={<ProcessDesigner />} />
           <Route path="/designer/forms" element={<FormList />} />
           <Route path="/designer/forms/:key" element={<FormDesigner />} />
+          <Route path="/org" element={<OrgAdmin me={me} />} />
           <Route path="/password" element={<ChangePassword onDone={() => { reload(); nav(home); }} />} />
           <Route path="*" element={<Result status="404" title="404" extra={<Link to={home}>{t("返回")}</Link>} />} />
         </Routes>
