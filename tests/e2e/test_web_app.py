@@ -33,6 +33,13 @@ def start_request(pages, page, title: str, amount: int) -> int:
     return int(page.url.rsplit("/", 1)[1])
 
 
+def staff1_starts(pages, title: str, amount: int):
+    """staff1 signs in on a page of their own and starts a request; returns (page, instance id)."""
+    staff = pages.open()
+    pages.sign_in(staff, "staff1")
+    return staff, start_request(pages, staff, title, amount)
+
+
 def open_task(page, title: str) -> None:
     page.get_by_role("link", name="待办").first.click()
     page.get_by_test_id("task-row").filter(has_text=title).click()

@@ -1,18 +1,28 @@
 import { useEffect, useState } from "react";
-import { Alert, Button, Card, DatePicker, Input, Space, Table, Typography } from "antd";
-import type { Dayjs } from "dayjs";
+import { Alert, Button, Card, DatePicker, Descriptions, Input, Space, Table, Typography } from "antd";
+import dayjs from "dayjs";
 import { api, download, errorText, type Page, type S } from "../api";
+import { useUrlFilters } from "../hooks";
 import { useT } from "../i18n";
-import { when } from "./Inbox";
+import { dayRange, when } from "../format";
 
 type Event = S["EventView"];
 type Verify = S["VerifyRead"];
 
-/** The auditor's view: search the log by instance, action and time, and verify the chain. */
+function who(e: Event, t: ReturnType<typeof useT>): string {
+  const name = e.actor_name ? `${e.actor_name}（${e.actor}）` : e.actor_id != null ? `#${e.actor_id}` : "";
+  return e.on_behalf_of_name ? t("{who} 代 {whom}", { who: name, whom: e.on_behalf_of_name }) : name;
+}
+
+/** The auditor's view: search the log by instance, person, action and time (the filters live in
+ * the URL), read each event whole, verify the chain and export the offline bundle. */
 export function AuditPage() {
   const t = useT();
-  const [filters, setFilters] = useState<{ action?: string; instance_id?: string; range?: [Dayjs, Dayjs] | null }>({});
-  const [page, setPage] = useState(1);
+  const { get, set, page } = useUrlFilters();
+  const filters = { action: get("action"), actor: get("actor"), instance_id: get("instance"), from: get("from"), to: get("to") };
+  const days = dayRange(filters.from, filters.to);
+  const range = { since: days.from, until: days.to };
+  const setPage = (p: number) => set({ page: p > 1 ? String(p) : undefined });
   const [rows, setRows] = useState<Page<Event> | null>(null);
   const [verify, setVerify] = useState<Verify | null>(null);
   const [busy, setBusy] = useState(false);
@@ -21,12 +31,14 @@ export function AuditPage() {
   useEffect(() => {
     api
       .get<Page<Event>>("/audit/events", {
-        action: filters.action, instance_id: filters.instance_id, page, size: 50,
-        since: filters.range?.[0]?.startOf("day").toISOString(), until: filters.range?.[1]?.endOf("day").toISOString(),
+        action: filters.action, actor: filters.actor, instance_id: filters.instance_id, page, size: 50, ...range,
       })
-      .then(setRows)
+      .then((r) => {
+        setRows(r);
+        setError("");
+      })
       .catch((e) => setError(errorText(e, t)));
-  }, [filters, page]);
+  }, [filters.action, filters.actor, filters.instance_id, filters.from, filters.to, page]); // eslint-disable-line react-hooks/exhaustive-deps
   const check = async () => {
     setBusy(true);
     try {
@@ -39,9 +51,7 @@ export function AuditPage() {
   };
   const exportBundle = async () => {
     try {
-      setExported(await download("/audit/export", {
-        since: filters.range?.[0]?.startOf("day").toISOString(), until: filters.range?.[1]?.endOf("day").toISOString(),
-      }));
+      setExported(await download("/audit/export", range));
     } catch (e) {
       setError(errorText(e, t));
     }
@@ -62,22 +72,38 @@ export function AuditPage() {
                               (verify.ok ? "" : ` · ${t("第一条被篡改的事件")} ${verify.first_bad_seq}：${verify.reason ?? ""}`)} />
         )}
         <Space wrap style={{ margin: "12px 0" }}>
-          <Input.Search placeholder={t("动作")} allowClear onSearch={(v) => { setPage(1); setFilters({ ...filters, action: v || undefined }); }} style={{ width: 180 }} />
-          <Input.Search placeholder={t("实例")} allowClear onSearch={(v) => { setPage(1); setFilters({ ...filters, instance_id: v || undefined }); }} style={{ width: 140 }} />
-          <DatePicker.RangePicker onChange={(v) => { setPage(1); setFilters({ ...filters, range: v as [Dayjs, Dayjs] | null }); }} />
+          <Input.Search placeholder={t("动作，如 task. 或 task.approve")} allowClear defaultValue={filters.action} data-testid="audit-action"
+                        onSearch={(v) => set({ action: v.trim() || undefined })} style={{ width: 220 }} />
+          <Input.Search placeholder={t("人员：用户名或姓名")} allowClear defaultValue={filters.actor} data-testid="audit-actor"
+                        onSearch={(v) => set({ actor: v.trim() || undefined })} style={{ width: 190 }} />
+          <Input.Search placeholder={t("实例编号")} allowClear defaultValue={filters.instance_id} data-testid="audit-instance"
+                        onSearch={(v) => set({ instance: /^\d+$/.test(v.trim()) ? v.trim() : undefined })} style={{ width: 140 }} />
+          <DatePicker.RangePicker value={filters.from && filters.to ? [dayjs(filters.from), dayjs(filters.to)] : null}
+            onChange={(v) => set({ from: v?.[0]?.format("YYYY-MM-DD"), to: v?.[1]?.format("YYYY-MM-DD") })} />
         </Space>
         <Table<Event>
           size="small"
           rowKey="seq"
           dataSource={rows?.items ?? []}
           scroll={{ x: 800 }}
+          expandable={{
+            expandedRowRender: (e) => (
+              <Descriptions size="small" column={1} bordered>
+                <Descriptions.Item label={t("内容")}><pre className="dj-variable" data-testid={`audit-payload-${e.seq}`}>{JSON.stringify(e.payload, null, 1)}</pre></Descriptions.Item>
+                <Descriptions.Item label="hash"><Typography.Text code copyable>{e.hash}</Typography.Text></Descriptions.Item>
+                <Descriptions.Item label="prev_hash"><Typography.Text code copyable>{e.prev_hash}</Typography.Text></Descriptions.Item>
+                <Descriptions.Item label={t("算法")}>{e.hash_alg}</Descriptions.Item>
+                {e.task_id != null && <Descriptions.Item label={t("任务")}>{e.task_id}</Descriptions.Item>}
+              </Descriptions>
+            ),
+          }}
           pagination={{ current: page, pageSize: 50, total: rows?.total ?? 0, showSizeChanger: false, onChange: setPage,
                         showTotal: (n) => t("共 {n} 条", { n }) }}
           columns={[
             { title: "seq", dataIndex: "seq", width: 80 },
             { title: t("时间"), dataIndex: "ts", width: 150, render: (v: string) => when(v) },
             { title: t("动作"), dataIndex: "action", width: 180 },
-            { title: t("操作人"), dataIndex: "actor_id", width: 80 },
+            { title: t("操作人"), width: 160, render: (_, e) => <span data-testid="audit-who">{who(e, t)}</span> },
             { title: t("实例"), dataIndex: "instance_id", width: 80 },
             { title: "hash", dataIndex: "hash", render: (v: string) => <Typography.Text code copyable>{v?.slice(0, 16)}</Typography.Text> },
           ]}

@@ -6,7 +6,9 @@ import { ApiError, api, type InstanceView, type Me, type Page, type S, type Task
 import { useInstanceAction, useProcesses, useUrlFilters } from "../hooks";
 import { OUTCOMES, STATUS, useT } from "../i18n";
 import { Trail, useTrail } from "../components/Trail";
-import { when } from "./Inbox";
+import { ChainStatus, InstanceVariables } from "../components/InstanceData";
+import { Attachments } from "../components/Attachments";
+import { dayRange, when } from "../format";
 
 type Comment = S["CommentView"];
 type Attachment = S["AttachmentView"];
@@ -28,8 +30,8 @@ export function MonitorList() {
     api.get<Page<InstanceView>>("/process-instances", {
       status: p.get("status") || undefined, key: p.get("key") || undefined, q: p.get("q") || undefined,
       initiator: p.get("initiator") || undefined, page: Number(p.get("page") || 1), size: 20,
-      started_from: p.get("from") ? dayjs(p.get("from")).startOf("day").toISOString() : undefined,
-      started_to: p.get("to") ? dayjs(p.get("to")).endOf("day").toISOString() : undefined,
+      started_from: dayRange(p.get("from")).from,
+      started_to: dayRange(undefined, p.get("to")).to,
     }).then(setRows).catch(() => setRows({ items: [], total: 0, page: 1, size: 20 }));
   }, [query]);
   const names = Object.fromEntries(processes.map((p) => [p.key, p.name]));
@@ -121,7 +123,9 @@ export function MonitorInstance({ me }: { me: Me }) {
             { title: t("时间"), render: (_, r) => when(r.completed_at ?? r.created_at) },
           ]} />
       </Card>
-      <Trail history={trail.history} diagram={trail.diagram} />
+      <Trail history={trail.history} diagram={trail.diagram} counts />
+      <InstanceVariables instanceId={inst.id} />
+      <ChainStatus instanceId={inst.id} />
       <Card size="small" title={t("评论")}>
         <List size="small" dataSource={comments} locale={{ emptyText: t("暂无数据") }}
               renderItem={(c) => <List.Item><Space><b>{c.author_name}</b><span>{c.body}</span><span style={{ color: "#888" }}>{when(c.created_at)}</span></Space></List.Item>} />
@@ -134,13 +138,7 @@ export function MonitorInstance({ me }: { me: Me }) {
           }}>{t("发表")}</Button>
         </Space.Compact>
       </Card>
-      {files.length > 0 && (
-        <Card size="small" title={t("附件")}>
-          <List size="small" dataSource={files} renderItem={(f) => (
-            <List.Item><a href={`/api/attachments/${f.id}`}>{f.filename}</a><span>{Math.ceil(f.size / 1024)} KB</span></List.Item>
-          )} />
-        </Card>
-      )}
+      <Attachments instanceId={inst.id} files={files} />
       <Modal open={cancelling} title={t("撤销流程")} okText={t("撤销")} cancelText={t("取消")} okButtonProps={{ danger: true, disabled: !reason.trim(), "data-testid": "monitor-cancel-ok" } as never}
              onCancel={() => setCancelling(false)} onOk={() => act("cancel", { reason: reason.trim() })}>
         <Alert type="warning" showIcon style={{ marginBottom: 8 }} title={t("撤销后流程结束，所有待办取消，记入审计日志")} />
