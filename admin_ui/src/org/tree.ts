@@ -1,6 +1,7 @@
 // The org tree as the page uses it: nodes by id, searching, and which kinds of unit and which
 // posts fit where. The structure mirrors engine/org/checks.py (PARENT_KINDS) and
-// engine/org/positions.py (POSITION_KEYS); the server checks them again and has the last word.
+// engine/org/positions.py (POSITION_KEYS); the server checks them again and has the last word,
+// and tests/engine/test_org_rules_in_the_web_app.py fails when the two say different things.
 
 export interface TreeNode {
   id: number;
