@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_web_app import open_task, start_request
+from tests.e2e.test_web_app import add_field, open_task, start_request
 from tests.support.processes import node, write_process
 
 pytestmark = pytest.mark.e2e
@@ -70,14 +70,8 @@ def install_file_process(pages, tmp_path: Path, tag: str) -> tuple[str, str]:
     page.get_by_test_id("form-new").click()
     page.get_by_test_id("form-key").fill(form_key)
     page.get_by_test_id("form-title").fill("用印申请")
-    page.get_by_test_id("palette-text").click()
-    page.get_by_test_id("field-name").fill("subject")
-    page.get_by_test_id("field-title").fill("用印事由")
-    page.get_by_test_id("field-required").check()
-    page.get_by_test_id("palette-file").click()
-    page.get_by_test_id("field-name").fill("papers")
-    page.get_by_test_id("field-title").fill("用印材料")
-    page.get_by_test_id("field-required").check()
+    add_field(page, "text", "subject", "用印事由", required=True)
+    add_field(page, "file", "papers", "用印材料", required=True)
     limit = page.get_by_test_id("field-max")
     (limit if limit.evaluate("e => e.tagName") == "INPUT" else limit.locator("input")).fill("2")
     page.get_by_test_id("field-accept").fill(".txt,.pdf")
