@@ -1,6 +1,11 @@
 // Small formatting helpers shared by pages and components (no React, no page imports).
 import dayjs from "dayjs";
 
+/** `{name}` placeholders of a text filled from `vars`; one not given stays as it is. */
+export function fill(text: string, vars?: Record<string, string | number>): string {
+  return text.replace(/{(\w+)}/g, (whole, k) => (vars && k in vars ? String(vars[k]) : whole));
+}
+
 /** A server time (ISO, UTC) as the browser's local date and minute: 2026-03-10 23:30. */
 export function when(iso?: string | null) {
   return iso ? dayjs(iso).format("YYYY-MM-DD HH:mm") : "";

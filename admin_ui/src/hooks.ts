@@ -18,12 +18,13 @@ export function useUrlFilters() {
   return { params, setParams, get, set, page: Number(params.get("page") || 1) };
 }
 
-/** The process catalogue the user may see (for filters and names). */
-export function useProcesses(): ProcessSummary[] {
+/** The process catalogue the user may see (for filters and names); nothing is asked for while
+ * `enabled` is false (the caller may not read it). */
+export function useProcesses(enabled = true): ProcessSummary[] {
   const [processes, setProcesses] = useState<ProcessSummary[]>([]);
   useEffect(() => {
-    api.get<ProcessSummary[]>("/process-definitions").then(setProcesses).catch(() => setProcesses([]));
-  }, []);
+    if (enabled) api.get<ProcessSummary[]>("/process-definitions").then(setProcesses).catch(() => setProcesses([]));
+  }, [enabled]);
   return processes;
 }
 

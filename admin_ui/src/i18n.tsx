@@ -1,5 +1,6 @@
 // zh-CN by default; English when the user switches (kept in localStorage) or the URL says ?lang=en.
 import { createContext, useCallback, useContext } from "react";
+import { fill } from "./format";
 import { en as designerEn } from "./locales/designer";
 import { en as monitorEn } from "./locales/monitor";
 import { en as orgEn } from "./locales/org";
@@ -332,9 +333,7 @@ export function initialLang(): Lang {
 
 /** t("共 {n} 条", {n: 3}): the Chinese text is the key, so a missing English entry still reads. */
 export function translate(lang: Lang, key: string, vars?: Record<string, string | number>): string {
-  let s = lang === "en" ? en[key] ?? key : key;
-  for (const [k, v] of Object.entries(vars ?? {})) s = s.replace("{" + k + "}", String(v));
-  return s;
+  return fill(lang === "en" ? en[key] ?? key : key, vars);
 }
 
 /** The translate function of the current language; the same function until the language

@@ -63,14 +63,10 @@ def size_text(n: int) -> str:
         f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{max(1, n // 1024)} KB"
 
 
-def too_large(settings: Settings) -> PayloadTooLarge:
-    return PayloadTooLarge(f"附件不能超过 {size_text(settings.attachment_max_bytes)}")
-
-
 def check_file(settings: Settings, filename: str, content_type: str, content: bytes) -> None:
     """Refuse a file by size, declared type or content that does not match the type."""
     if len(content) > settings.attachment_max_bytes:
-        raise too_large(settings)
+        raise PayloadTooLarge(f"附件不能超过 {size_text(settings.attachment_max_bytes)}")
     if not content:
         raise InvalidInput("附件是空文件", errors=[FieldProblem("file", "空文件")])
     allowed = {t.strip() for t in settings.attachment_types.split(",") if t.strip()}

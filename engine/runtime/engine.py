@@ -674,11 +674,14 @@ class WorkflowEngine:
             # approver slots (one set per activation) tell how many times it ran.
             activations: dict[str, set[tuple[str, int]]] = {}
             latest: dict[str, tuple[str, int]] = {}
+            slots_of: dict[tuple[str, int], list] = {}  # an activation's approver slots
             for r in unit.rows:
                 if r.kind == "cc":
                     continue
-                activations.setdefault(r.node_id, set()).add((r.spiff_task_id, r.activation))
-                latest[r.node_id] = (r.spiff_task_id, r.activation)  # rows come in id order
+                activation = (r.spiff_task_id, r.activation)
+                activations.setdefault(r.node_id, set()).add(activation)
+                latest[r.node_id] = activation  # rows come in id order
+                slots_of.setdefault(activation, []).append(r)
                 if r.undecided and r.node_id in states:
                     states[r.node_id].open_slots += 1
                     states[r.node_id].assignees.append(unit.display_name(r.assignee_id))
@@ -687,8 +690,7 @@ class WorkflowEngine:
                 if name in latest:
                     # a cancelled slot was not needed (a 或签 settled by another, a round rejected or
                     # withdrawn, a 减签): the badge counts who decided and who still may
-                    slots = [r for r in unit.rows if r.kind != "cc" and (r.spiff_task_id, r.activation) == latest[name]
-                             and r.status in ("open", "waiting", "completed")]
+                    slots = [r for r in slots_of[latest[name]] if r.status in ("open", "waiting", "completed")]
                     s.tasks_total = len(slots)
                     s.tasks_done = sum(r.status == "completed" for r in slots)
             path = [n for _, n in sorted(done)]

@@ -23,7 +23,6 @@ from engine.errors import Forbidden
 from engine.identity.policy import load_policy
 from engine.identity.principal import Principal
 from engine.identity.protect import Masker
-from engine.sql import Sql
 
 MAX_DEPTH = 6
 MAX_SPAN = 50_000  # events of the log an instance's chain check rehashes at most
@@ -86,10 +85,6 @@ def _current_data(workflow) -> dict:
     return data
 
 
-def _masker(sql: Sql, settings) -> Masker:
-    return Masker(load_policy(sql, settings).mask_patterns())
-
-
 def _mask_value(masker: Masker, name: str, value, depth: int = 0):
     """(value, reason) with ID and phone numbers masked, looking inside lists and objects."""
     if depth > MAX_DEPTH:
@@ -134,7 +129,7 @@ def instance_variables(engine, principal: Principal, instance_id: int) -> Instan
                 titles.setdefault(name, ((prop or {}).get("title"), node.name or node_id))
                 if node_id in d.confidential:
                     secret_fields.add(name)
-        masker = _masker(sql, engine.settings)
+        masker = Masker(load_policy(sql, engine.settings).mask_patterns())
     out = InstanceVariables(instance_id)
     for name in sorted(data):
         if name.startswith("_"):

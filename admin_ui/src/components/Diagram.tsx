@@ -61,7 +61,6 @@ export function BpmnViewer({ xml, markers, overlays, focus = null, testid }: {
     let live = true;
     setReady(false);
     setError("");
-    box.current?.removeAttribute("data-ready");
     v.importXML(xml).then(() => {
       if (!live) return;
       const canvas = get("canvas");
@@ -75,7 +74,6 @@ export function BpmnViewer({ xml, markers, overlays, focus = null, testid }: {
       for (const b of overlays?.(elements) ?? []) {
         if (registry.get(b.id)) get("overlays").add(b.id, "dj-badge", { position: b.position, html: b.html });
       }
-      box.current?.setAttribute("data-ready", "1");
       setReady(true);
     }).catch((e: Error) => live && setError(e.message));
     return () => {
@@ -97,7 +95,7 @@ export function BpmnViewer({ xml, markers, overlays, focus = null, testid }: {
   return (
     <>
       {error && <Alert type="error" title={error} />}
-      <div ref={box} className="dj-diagram" data-testid={testid} />
+      <div ref={box} className="dj-diagram" data-testid={testid} data-ready={ready ? "1" : undefined} />
     </>
   );
 }

@@ -3,6 +3,7 @@
 // a flow's condition, djflow's node properties (DESIGN.md §4), scripts, timers, forms, lanes.
 // Moving a shape or bending a flow is a layout change only; it is reported apart (`moved`).
 import { BpmnModdle } from "bpmn-moddle";
+import { fill } from "../format";
 import { SPIFF_MODDLE } from "./bpmnSupport";
 
 export type ChangeKind = "added" | "removed" | "changed";
@@ -217,10 +218,9 @@ export async function diffBpmn(olderXml: string, newerXml: string): Promise<Bpmn
 }
 
 type Translate = (key: string, vars?: Record<string, string | number>) => string;
-const same: Translate = (key, vars) => key.replace(/{(\w+)}/g, (_, k) => String(vars?.[k] ?? `{${k}}`));
 
 /** A change in words, one line per difference: 「科长审批」审批人规则：user:a → user:b. */
-export function describeChange(c: Change, t: Translate = same): string[] {
+export function describeChange(c: Change, t: Translate = fill): string[] {
   const what = `「${c.name}」`;
   if (c.kind === "added") return [`${t("新增")}${t(typeLabel(c.type))}${what}`];
   if (c.kind === "removed") return [`${t("删除")}${t(typeLabel(c.type))}${what}`];

@@ -1,6 +1,8 @@
 // What the process designer adds to bpmn-js: the spiffworkflow:properties extension djflow's node
 // settings live in (DESIGN.md §4, compatible with SpiffArena), Chinese labels for the palette and
 // context pad, and finding the element a lint problem's line points at.
+import { fill } from "../format";
+import { USERNAME } from "./ruleBuilder";
 
 export const SPIFF_MODDLE = {
   name: "SpiffWorkflow",
@@ -150,7 +152,6 @@ export interface ImportItem {
 }
 
 type Translate = (key: string, vars?: Record<string, string | number>) => string;
-const fill: Translate = (key, vars) => key.replace(/{(\w+)}/g, (_, k) => String(vars?.[k] ?? `{${k}}`));
 
 /** An item's note in words (translated by `t`, the app's useT()). */
 export function importNote(item: ImportItem, t: Translate = fill): string {
@@ -222,7 +223,6 @@ const VENDOR_NOTE: Record<string, string> = {
   modeler: "建模工具的平台标记，djflow 不使用",
 };
 const OTHER_NOTE = "其他工具的扩展，djflow 不使用";
-const USERNAME = /^[A-Za-z0-9_.@-]{2,64}$/;
 
 /** JUEL ${…} (Camunda 7) or FEEL =… (Camunda 8) condition as the Python expression djflow runs,
  * when it is a plain comparison of variables, numbers and strings; else null. */

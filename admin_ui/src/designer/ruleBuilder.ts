@@ -29,7 +29,7 @@ export const ORG_LABELS: Record<string, string> = {
 const NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const CODE = /^[A-Za-z0-9_.-]+$/;
 // As engine/org/names.py USERNAME: every username a person can be created with (zhang.san, 10023, li@sfj).
-const USERNAME = /^[A-Za-z0-9_.@-]{2,64}$/;
+export const USERNAME = /^[A-Za-z0-9_.@-]{2,64}$/;
 
 export class RuleError extends Error {}
 

@@ -25,11 +25,8 @@ interface TaskFilters {
 
 /** GET /api/tasks parameters of a tab and its filters; the days of the range are whole days. */
 export function taskQuery(scope: Scope, f: TaskFilters = {}) {
-  const common = {
-    key: f.key, initiator: f.initiator || undefined,
-    arrived_from: dayRange(f.from).from,
-    arrived_to: dayRange(undefined, f.to).to,
-  };
+  const days = dayRange(f.from, f.to);
+  const common = { key: f.key, initiator: f.initiator || undefined, arrived_from: days.from, arrived_to: days.to };
   if (scope === "mine") return { scope: "mine", status: "open", overdue: f.overdue || undefined, ...common };
   if (scope === "done") return { scope: "done", ...common };
   return { scope: "cc", ...common };
@@ -74,12 +71,12 @@ export function Inbox({ me }: { me: Me }) {
   useEffect(() => {
     let live = true;
     setLoading(true);
+    const started = dayRange(from, to);
     const load =
       scope === "started"
         ? api.get<Page<InstanceView>>("/process-instances", {
             mine: true, key, q, page, size: 20,
-            started_from: dayRange(from).from,
-            started_to: dayRange(undefined, to).to,
+            started_from: started.from, started_to: started.to,
           })
         : api.get<Page<TaskView>>("/tasks", { ...taskQuery(scope, { key, overdue, initiator, from, to }), page, size: 20 });
     load

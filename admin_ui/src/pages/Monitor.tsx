@@ -11,7 +11,6 @@ import { Attachments } from "../components/Attachments";
 import { dayRange, when } from "../format";
 
 type Comment = S["CommentView"];
-type Attachment = S["AttachmentView"];
 const STATUSES = ["running", "completed", "rejected", "withdrawn", "cancelled", "error"];
 const COLOR: Record<string, string> = { running: "processing", completed: "success", rejected: "error", error: "error", open: "gold" };
 
@@ -26,12 +25,12 @@ export function MonitorList() {
   const query = params.toString();
   useEffect(() => {
     const p = new URLSearchParams(query);
+    const started = dayRange(p.get("from"), p.get("to"));
     setRows(null);
     api.get<Page<InstanceView>>("/process-instances", {
       status: p.get("status") || undefined, key: p.get("key") || undefined, q: p.get("q") || undefined,
       initiator: p.get("initiator") || undefined, page: Number(p.get("page") || 1), size: 20,
-      started_from: dayRange(p.get("from")).from,
-      started_to: dayRange(undefined, p.get("to")).to,
+      started_from: started.from, started_to: started.to,
     }).then(setRows).catch(() => setRows({ items: [], total: 0, page: 1, size: 20 }));
   }, [query]);
   const names = Object.fromEntries(processes.map((p) => [p.key, p.name]));
@@ -75,7 +74,6 @@ export function MonitorInstance({ me }: { me: Me }) {
   const [inst, setInst] = useState<InstanceView | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [comments, setComments] = useState<Comment[]>([]);
-  const [files, setFiles] = useState<Attachment[]>([]);
   const [cancelling, setCancelling] = useState(false);
   const [reason, setReason] = useState("");
   const [comment, setComment] = useState("");
@@ -83,7 +81,6 @@ export function MonitorInstance({ me }: { me: Me }) {
   const load = useCallback(() => {
     api.get<InstanceView>(`/process-instances/${id}`).then(setInst).catch((e) => setError(e));
     api.get<Comment[]>(`/process-instances/${id}/comments`).then(setComments).catch(() => setComments([]));
-    api.get<Attachment[]>(`/process-instances/${id}/attachments`).then(setFiles).catch(() => setFiles([]));
   }, [id]);
   useEffect(load, [load]);
   const act = useInstanceAction(id, () => {
@@ -138,7 +135,7 @@ export function MonitorInstance({ me }: { me: Me }) {
           }}>{t("发表")}</Button>
         </Space.Compact>
       </Card>
-      <Attachments instanceId={inst.id} files={files} />
+      <Attachments instanceId={inst.id} />
       <Modal open={cancelling} title={t("撤销流程")} okText={t("撤销")} cancelText={t("取消")} okButtonProps={{ danger: true, disabled: !reason.trim(), "data-testid": "monitor-cancel-ok" } as never}
              onCancel={() => setCancelling(false)} onOk={() => act("cancel", { reason: reason.trim() })}>
         <Alert type="warning" showIcon style={{ marginBottom: 8 }} title={t("撤销后流程结束，所有待办取消，记入审计日志")} />

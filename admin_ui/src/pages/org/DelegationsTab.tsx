@@ -4,7 +4,8 @@ import { useCallback, useEffect, useState } from "react";
 import { App, Button, DatePicker, Form, Input, Modal, Popconfirm, Select, Space, Switch, Table, Tag } from "antd";
 import { PlusOutlined } from "@ant-design/icons";
 import dayjs, { type Dayjs } from "dayjs";
-import { api, type Me, type ProcessSummary, type S } from "../../api";
+import { api, type Me, type S } from "../../api";
+import { useProcesses } from "../../hooks";
 import { useT } from "../../i18n";
 import type { OrgAccess } from "../../org/access";
 import { PersonPicker } from "../../components/PersonPicker";
@@ -25,10 +26,7 @@ export function DelegationsTab({ me, access }: { me: Me; access: OrgAccess }) {
   const t = useT();
   const { message } = App.useApp();
   const submit = useSubmit();
-  const [processes, setProcesses] = useState<ProcessSummary[]>([]);
-  useEffect(() => {
-    if (access.processes) api.get<ProcessSummary[]>("/process-definitions").then(setProcesses).catch(() => setProcesses([]));
-  }, [access.processes]);
+  const processes = useProcesses(access.processes);
   const [role, setRole] = useState<"mine" | "received" | "all">(access.delegationsOfOthers ? "all" : "mine");
   const [ended, setEnded] = useState(false);
   const [rows, setRows] = useState<Delegation[] | null>(null);

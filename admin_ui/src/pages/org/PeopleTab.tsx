@@ -10,6 +10,7 @@ import type { OrgAccess } from "../../org/access";
 import { changedFields } from "../../org/forms";
 import { ADMIN_KINDS, PARTY_KINDS, type Indexed } from "../../org/tree";
 import { OrgPicker } from "../../components/OrgPicker";
+import { USERNAME } from "../../designer/ruleBuilder";
 import { when } from "../../format";
 import { PARTY_STATUS, day, problemText, useSubmit, type OrgNode, type Person } from "./shared";
 
@@ -125,7 +126,6 @@ interface PersonValues {
   create_login?: boolean;
 }
 
-const USERNAME = /^[A-Za-z0-9_.\-@]{2,64}$/;
 const ID_NUMBER = /^\d{17}[\dXx]$/;
 const PHONE = /^(\+86)?1\d{10}$/;
 
